@@ -1,0 +1,1 @@
+"""The pynats server: a drop-in nats-server for core NATS."""
