@@ -235,6 +235,114 @@ def stop_all(servers: Sequence[ServerProcess]) -> None:
         s.stop()
 
 
-__all__ = ["RawClient", "ServerProcess", "nats_server_binary", "server_command", "stop_all"]
+def _conf_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f'"{value}s"'  # durations are seconds in ServerOptions
+    if isinstance(value, int):
+        return str(value)
+    return f'"{value}"'
+
+
+def write_conf(path: Path, options: dict[str, object]) -> Path:
+    """Write ``options`` (ServerOptions field names) as a nats-server config file."""
+    path.write_text("".join(f"{k}: {_conf_value(v)}\n" for k, v in options.items()))
+    return path
+
+
+class InProcessServer:
+    """A pynats Server running on its own event loop in a background thread."""
+
+    def __init__(self, **options: object):
+        self.options = options
+        self.port = 0
+        self.http_port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: object = None
+        self._server: object = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = READY_TIMEOUT) -> InProcessServer:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("in-process server did not become ready")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        import asyncio
+
+        from pynats.server.config.options import ServerOptions
+        from pynats.server.server import Server
+
+        async def main() -> None:
+            opts = ServerOptions(host="127.0.0.1", port=-1, **self.options)  # type: ignore[arg-type]
+            server = Server(opts)
+            self._loop = asyncio.get_running_loop()
+            self._server = server
+            try:
+                await server.start()
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+                raise
+            self.port = server.client_port
+            self.http_port = server.http_port
+            self._ready.set()
+            await server.wait_closed()
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._server is None or self._thread is None:
+            return
+        loop = self._loop
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        fut = asyncio.run_coroutine_threadsafe(self._server.shutdown(), loop)  # type: ignore[attr-defined]
+        fut.result(10)
+        self._thread.join(10)
+
+    def __enter__(self) -> InProcessServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+def start_server(kind: str, tmp_path: Path, **options: object) -> ServerProcess | InProcessServer:
+    """Start a server of ``kind`` configured with ``options`` (ServerOptions field names).
+
+    The reference server gets them as a generated config file (most limits have no
+    nats-server flag); pynats runs in-process with the same ``ServerOptions``. Use as a
+    context manager; both expose ``port`` and ``url``.
+    """
+    if kind == "pynats" and os.environ.get("PYNATS_TEST_SERVER") == "nats-server":
+        kind = "nats-server"
+    if kind == "nats-server":
+        conf = write_conf(tmp_path / "server.conf", options)
+        return ServerProcess("nats-server", ["-c", str(conf)])
+    return InProcessServer(**options)
+
+
+__all__ = [
+    "InProcessServer",
+    "RawClient",
+    "ServerProcess",
+    "nats_server_binary",
+    "server_command",
+    "start_server",
+    "stop_all",
+    "write_conf",
+]
 
 _ = signal  # re-exported for tests that signal servers
