@@ -1,0 +1,182 @@
+"""Connection: the one class that touches a client's transport.
+
+Theory of operation
+-------------------
+``Connection`` is an ``asyncio.Protocol``. Everything behind it (parser, session,
+router, index) is synchronous and never awaits.
+
+* Inbound: ``data_received`` feeds the whole read buffer to the pure parser and hands
+  each operation to the session's handler table as soon as it is parsed. When the
+  buffer is done, every connection that got output meanwhile (this one for ``+OK`` or
+  ``PONG``, receivers for ``MSG``) is flushed once: ``Router.flush_dirty``.
+* Outbound: output is appended to ``out`` (a bytearray kept for the connection's life,
+  so subscriptions can append to it directly) and written with one ``transport.write``
+  per flush.
+* Slow consumers, as nats-server: when a flush would leave more than ``max_pending``
+  bytes unsent, the connection is aborted, no ``-ERR`` ("Slow Consumer (Pending
+  Bytes)"). When the transport asks us to pause writing (its buffer passed the high-water
+  mark) and it does not drain within ``write_deadline``, the same ("Slow Consumer (Write
+  Deadline)").
+* Errors: a ``ProtocolError`` from the parser becomes its ``-ERR`` line (if it has one)
+  and a close. A close flushes what is queued, then closes the transport; a peer that
+  will not read is aborted after ``write_deadline``. No exception escapes to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING, cast
+
+from pynats.protocol.encode import encode_err
+from pynats.protocol.errors import ProtocolError
+from pynats.protocol.parser import Parser, Role
+
+if TYPE_CHECKING:
+    from pynats.server.server import Server
+    from pynats.server.sessions.client import ClientSession
+
+#: Transport buffer size above which asyncio asks us to pause writing. Past it the
+#: write-deadline clock runs (see module docstring).
+WRITE_HIGH_WATER = 256 * 1024
+
+
+class Connection(asyncio.Protocol):
+    """Transport adapter for one client connection."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        opts = server.options
+        self.parser = Parser(Role.SERVER, opts.max_control_line, opts.max_payload)
+        self.out = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.session: ClientSession | None = None
+        self.closing = False
+        self.host = ""
+        self.port = 0
+        self._deadline: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.host, self.port = str(peer[0]), int(peer[1])
+        self.session = self.server.accept_client(self)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None or self.closing:
+            return
+        handlers = session.handlers
+        try:
+            for op in self.parser.feed(data):
+                handlers[type(op)](op)
+                if self.closing:
+                    break
+        except ProtocolError as exc:
+            session.protocol_error(exc)
+        except Exception as exc:  # a bug must cost one connection, never the server
+            self.server.log.error(f"{session.describe()}internal error: {exc!r}")
+            self.close("Protocol Violation")
+        self.server.router.flush_dirty()
+
+    def eof_received(self) -> bool | None:
+        self.close("Client Closed")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        if not self.closing:
+            self.closing = True
+            reason = "Client Closed" if exc is None else "Read Error"
+            if self.session is not None:
+                self.session.on_closed(reason)
+        self.out.clear()
+
+    def pause_writing(self) -> None:
+        deadline = self.server.options.write_deadline
+        if deadline > 0 and self._deadline is None and not self.closing:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(deadline, self._write_deadline_passed)
+
+    def resume_writing(self) -> None:
+        self._cancel_deadline()
+
+    # -- output --------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; it goes out when the current batch is flushed."""
+        out = self.out
+        if not out and not self.closing:
+            self.server.router.dirty.append(self)
+        out += data
+
+    def send_now(self, data: bytes) -> None:
+        """Queue ``data`` and write it at once (for output not caused by a read)."""
+        self.out += data
+        self.flush()
+
+    def flush(self) -> None:
+        """Write queued output; cut the connection off if it cannot keep up."""
+        out = self.out
+        transport = self.transport
+        if not out or transport is None or self.closing:
+            return
+        pending = transport.get_write_buffer_size() + len(out)
+        if pending > self.server.options.max_pending:
+            out.clear()
+            self.slow_consumer("Slow Consumer (Pending Bytes)")
+            return
+        transport.write(bytes(out))
+        out.clear()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued and not yet written to the socket."""
+        buffered = self.transport.get_write_buffer_size() if self.transport else 0
+        return buffered + len(self.out)
+
+    # -- closing -------------------------------------------------------------------------
+    def close(self, reason: str, err: str | None = None) -> None:
+        """Close after writing what is queued (and ``-ERR '<err>'`` if given)."""
+        if self.closing:
+            return
+        if err is not None:
+            self.out += encode_err(err)
+        self.flush()
+        self.closing = True
+        if self.session is not None:
+            self.session.on_closed(reason)
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            deadline = max(self.server.options.write_deadline, 0.1)
+            asyncio.get_running_loop().call_later(deadline, transport.abort)
+
+    def slow_consumer(self, reason: str) -> None:
+        """Drop the connection at once, discarding what it could not take."""
+        if self.closing:
+            return
+        self.closing = True
+        self.out.clear()
+        if self.session is not None:
+            self.session.on_slow_consumer(reason)
+            self.session.on_closed(reason)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _write_deadline_passed(self) -> None:
+        self._deadline = None
+        self.slow_consumer("Slow Consumer (Write Deadline)")
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+
+__all__ = ["Connection"]

@@ -1,0 +1,390 @@
+"""nats-server's command line, parsed with Go ``flag`` package semantics.
+
+Theory of operation
+-------------------
+Every flag the server understands is one row of :data:`FLAGS`: its names (dashed as
+the help shows them; either dash form is accepted), its kind, the
+:class:`~pynats.server.config.options.ServerOptions` fields it sets, and its help text.
+Adding a flag is adding a row; sections print in :data:`SECTIONS` order, empty ones
+are skipped.
+
+:func:`parse_args` walks ``argv`` the way Go's ``flag.FlagSet.Parse`` does:
+
+* ``-name`` and ``--name`` are the same flag; ``-name=value`` or ``-name value``.
+* A boolean flag takes a value only with ``=`` (``-T=false``); bare, it means true, so
+  in ``-T false`` the word ``false`` is a positional argument.
+* A flag needing a value swallows the next argument whatever it looks like
+  (``-p -1`` is port -1).
+* Parsing stops at ``--`` or at the first argument that is not a flag (``-`` alone
+  is not a flag). Later occurrences of a flag override earlier ones.
+* Integers follow Go's ``strconv.ParseInt(s, 0, 64)``: sign, ``0x``/``0o``/``0b``
+  prefixes, a bare leading ``0`` for octal, ``_`` between digits.
+
+Rows whose kind is ``"late"`` (``-DV``, ``-DVV``, ``-VV``) are applied after every
+other flag, in name order, and set all their fields to their value: this is what
+nats-server does, so ``-DV -D=false`` keeps debug on and ``-D -DV=false`` turns it off.
+
+After the flags, ``-v`` wins over ``-h``; without either, the first positional word
+decides: ``version`` or ``help`` (any case), anything else is an error.
+
+Errors raise :class:`FlagError` (a :class:`~pynats.errors.ConfigError`) with Go's
+message; nats-server prints that message and the usage text, then exits 0. An
+unknown positional word raises a plain :class:`~pynats.errors.ConfigError`
+(nats-server prints ``nats-server: unrecognized command: "foo"`` and exits 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pynats.errors import ConfigError
+from pynats.server.config.options import ServerOptions
+from pynats.server.log import go_quote
+
+Kind = Literal["str", "int", "bool", "late", "action"]
+Action = Literal["run", "version", "help"]
+
+#: The warning added (once) when a JetStream flag is given.
+JETSTREAM_WARNING = "JetStream is not supported by this server, ignoring"
+
+#: Help sections in the order nats-server prints them; empty ones are skipped.
+SECTIONS = (
+    "Server Options",
+    "Logging Options",
+    "JetStream Options",
+    "Authorization Options",
+    "TLS Options",
+    "Cluster Options",
+    "Profiling Options",
+    "Common Options",
+)
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_UINT64_MAX = (1 << 64) - 1
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+#: Column where a help line's description starts (nats-server's layout).
+_HELP_COLUMN = 37
+
+
+class FlagError(ConfigError):
+    """A malformed command line (unknown flag, missing or bad value).
+
+    The message is Go's, e.g. ``flag provided but not defined: -xyz``. nats-server
+    prints it to stderr, prints the usage text to stdout and exits 0.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One command-line flag: a row of :data:`FLAGS`.
+
+    Attributes:
+        names: Spellings as the help shows them, in help order (``("-p", "--port")``);
+            either dash form is accepted for each.
+        kind: ``str``/``int``/``bool`` set ``fields`` directly; ``late`` is a boolean
+            applied after all other flags to every field; ``action`` selects
+            :attr:`CommandLine.action` (``fields`` holds the action name).
+        fields: ServerOptions fields written (or the action for ``action``).
+        section: Help section (one of :data:`SECTIONS`).
+        text: Help text.
+        arg: Placeholder shown after the names in the help (``<port>``).
+    """
+
+    names: tuple[str, ...]
+    kind: Kind
+    fields: tuple[str, ...]
+    section: str
+    text: str
+    arg: str = ""
+
+
+def _f(names: str, kind: Kind, fields: str, section: str, text: str, arg: str = "") -> Flag:
+    """Build a :class:`Flag` from space-separated ``names`` and ``fields``."""
+    return Flag(tuple(names.split()), kind, tuple(fields.split()), section, text, arg)
+
+
+_SRV, _LOG, _JS, _COM = "Server Options", "Logging Options", "JetStream Options", "Common Options"
+
+#: Every supported flag. Adding one is adding a row.
+FLAGS: tuple[Flag, ...] = (
+    _f("-a --addr --net", "str", "host", _SRV, "Bind to host address (default: 0.0.0.0)", "<host>"),
+    _f("-p --port", "int", "port", _SRV, "Use port for clients (default: 4222)", "<port>"),
+    _f("-n --name --server_name", "str", "server_name", _SRV, "Server name (default: auto)",
+       "<server_name>"),
+    _f("-P --pid", "str", "pid_file", _SRV, "File to store PID", "<file>"),
+    _f("-m --http_port", "int", "http_port", _SRV, "Use port for http monitoring", "<port>"),
+    _f("-c --config", "str", "config_file", _SRV, "Configuration file", "<file>"),
+    _f("--client_advertise", "str", "client_advertise", _SRV,
+       "Client URL to advertise to other servers", "<string>"),
+    _f("--ports_file_dir", "str", "ports_file_dir", _SRV,
+       "Creates a ports file in the specified directory (<executable_name>_<pid>.ports).",
+       "<dir>"),
+    _f("-l --log", "str", "log_file", _LOG, "File to redirect log output", "<file>"),
+    _f("-T --logtime", "bool", "logtime", _LOG, "Timestamp log entries (default: true)"),
+    _f("--logtime_utc", "bool", "logtime_utc", _LOG,
+       "Timestamps in UTC instead of local timezone (default: false)"),
+    _f("-D --debug", "bool", "debug", _LOG, "Enable debugging output"),
+    _f("-V --trace", "bool", "trace", _LOG, "Trace the raw protocol"),
+    _f("-VV", "late", "trace", _LOG, "Verbose trace (same as -V here)"),
+    _f("-DV", "late", "debug trace", _LOG, "Debug and trace"),
+    _f("-DVV", "late", "debug trace", _LOG, "Debug and verbose trace (same as -DV here)"),
+    _f("-js --jetstream", "bool", "jetstream", _JS, "Accepted, but JetStream is not supported"),
+    _f("-sd --store_dir", "str", "store_dir", _JS, "Accepted, but JetStream is not supported",
+       "<dir>"),
+    _f("-h --help", "action", "help", _COM, "Show this message"),
+    _f("-v --version", "action", "version", _COM, "Show version"),
+)
+
+_BY_NAME: dict[str, Flag] = {name.lstrip("-"): flag for flag in FLAGS for name in flag.names}
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """The result of parsing a command line.
+
+    Attributes:
+        options: Defaults overridden by the flags given.
+        explicit: Names of ServerOptions fields set on the command line, so that they
+            can override a configuration file loaded later.
+        action: ``run``, or ``version``/``help`` when the server should print and exit.
+        warnings: Messages to log as warnings at start-up.
+    """
+
+    options: ServerOptions
+    explicit: frozenset[str]
+    action: Action
+    warnings: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _State:
+    """What the walk over argv has collected so far."""
+
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    late: dict[str, bool] = dataclasses.field(default_factory=dict)
+    actions: dict[str, bool] = dataclasses.field(default_factory=dict)
+    explicit: set[str] = dataclasses.field(default_factory=set)
+
+
+def parse_args(argv: Sequence[str]) -> CommandLine:
+    """Parse nats-server's command line (without the program name).
+
+    Args:
+        argv: The arguments, e.g. ``sys.argv[1:]``.
+
+    Returns:
+        The options, which of their fields were given, the action and any warnings.
+
+    Raises:
+        FlagError: A flag is unknown, lacks its value or has a bad one (Go's message).
+        ConfigError: A positional word other than ``version`` or ``help``.
+    """
+    state = _State()
+    rest = _parse_flags(list(argv), state)
+    _apply_late(state)
+    options = dataclasses.replace(ServerOptions(), **state.values)
+    action = _action(state.actions, rest)
+    return CommandLine(options, frozenset(state.explicit), action, _warnings(options))
+
+
+def _parse_flags(args: list[str], state: _State) -> list[str]:
+    """Consume flags from the front of ``args`` into ``state``; return the rest."""
+    while args:
+        arg = args[0]
+        if len(arg) < 2 or arg[0] != "-":
+            break
+        del args[0]
+        if arg == "--":
+            break
+        name, value = _split_flag(arg)
+        flag = _BY_NAME.get(name)
+        if flag is None:
+            raise FlagError(f"flag provided but not defined: -{name}")
+        if value is None and flag.kind in ("str", "int"):
+            value = _take_value(args, name)
+        _set(state, flag, name, value)
+    return args
+
+
+def _split_flag(arg: str) -> tuple[str, str | None]:
+    """Split ``-name=value`` / ``--name`` into the name and the value (None if none)."""
+    body = arg[2:] if arg.startswith("--") else arg[1:]
+    if not body or body[0] in "-=":
+        raise FlagError(f"bad flag syntax: {arg}")
+    name, sep, value = body.partition("=")
+    return name, value if sep else None
+
+
+def _take_value(args: list[str], name: str) -> str:
+    """Pop the next argument as the value of flag ``name``."""
+    if not args:
+        raise FlagError(f"flag needs an argument: -{name}")
+    return args.pop(0)
+
+
+def _set(state: _State, flag: Flag, name: str, value: str | None) -> None:
+    """Record one occurrence of ``flag`` (written as ``name``) with its raw value."""
+    if flag.kind == "str":
+        converted: object = value
+    elif flag.kind == "int":
+        converted = _convert_int(value or "", name)
+    else:
+        converted = True if value is None else _convert_bool(value, name)
+    if flag.kind == "action":
+        state.actions[flag.fields[0]] = bool(converted)
+        return
+    if flag.kind == "late":
+        state.late[flag.names[0].lstrip("-")] = bool(converted)
+    else:
+        state.values.update(dict.fromkeys(flag.fields, converted))
+    state.explicit.update(flag.fields)
+
+
+def _apply_late(state: _State) -> None:
+    """Apply ``-DV``-style flags after the others, in name order (Go's ``Visit``)."""
+    for name in sorted(state.late):
+        state.values.update(dict.fromkeys(_BY_NAME[name].fields, state.late[name]))
+
+
+def _action(actions: dict[str, bool], rest: list[str]) -> Action:
+    """Decide the action: ``-v`` beats ``-h``; otherwise the first positional word."""
+    if actions.get("version"):
+        return "version"
+    if actions.get("help"):
+        return "help"
+    if not rest:
+        return "run"
+    word = rest[0].lower()
+    if word in ("version", "help"):
+        return "version" if word == "version" else "help"
+    raise ConfigError(f"unrecognized command: {go_quote(rest[0])}")
+
+
+def _warnings(options: ServerOptions) -> tuple[str, ...]:
+    """Start-up warnings implied by the options (JetStream flags, once)."""
+    if options.jetstream or options.store_dir:
+        return (JETSTREAM_WARNING,)
+    return ()
+
+
+def _convert_bool(value: str, name: str) -> bool:
+    """Go's ``strconv.ParseBool`` as the ``flag`` package reports it."""
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise FlagError(f"invalid boolean value {go_quote(value)} for -{name}: parse error")
+
+
+def _convert_int(value: str, name: str) -> int:
+    """Go's ``strconv.ParseInt(value, 0, 64)`` as the ``flag`` package reports it."""
+    try:
+        return parse_go_int(value)
+    except ValueError as exc:
+        raise FlagError(f"invalid value {go_quote(value)} for flag -{name}: {exc}") from None
+
+
+def parse_go_int(text: str) -> int:
+    """Parse an integer like Go's ``strconv.ParseInt(text, 0, 64)``.
+
+    Args:
+        text: Optional sign, then decimal, ``0x``/``0o``/``0b`` prefixed, or ``0``-led
+            octal digits, with ``_`` allowed between digits.
+
+    Returns:
+        The value.
+
+    Raises:
+        ValueError: ``parse error`` or ``value out of range`` (Go's wording).
+    """
+    negative = text[:1] == "-"
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body:
+        raise ValueError("parse error")
+    base, digits = _go_base(body)
+    magnitude = _go_digits(digits, base)
+    if "_" in digits and not _underscores_ok(body):
+        raise ValueError("parse error")
+    value = -magnitude if negative else magnitude
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError("value out of range")
+    return value
+
+
+def _go_base(body: str) -> tuple[int, str]:
+    """The base a Go base-0 literal selects, and its digits after the prefix."""
+    if body[0] != "0":
+        return 10, body
+    prefix = body[1:2].lower()
+    if len(body) >= 3 and prefix in ("b", "o", "x"):
+        return {"b": 2, "o": 8, "x": 16}[prefix], body[2:]
+    return 8, body[1:]
+
+
+def _go_digits(digits: str, base: int) -> int:
+    """Accumulate ``digits`` in ``base``; Go reports overflow before later bad digits."""
+    value = 0
+    for char in digits:
+        if char == "_":
+            continue
+        digit = int(char, 36) if char.isascii() and char.isalnum() else base
+        if digit >= base:
+            raise ValueError("parse error")
+        value = value * base + digit
+        if value > _UINT64_MAX:
+            raise ValueError("value out of range")
+    return value
+
+
+def _underscores_ok(body: str) -> bool:
+    """Go's rule: ``_`` only between digits, or right after a base prefix."""
+    saw, start = "^", 0
+    hex_digits = len(body) >= 2 and body[0] == "0" and body[1].lower() == "x"
+    if len(body) >= 2 and body[0] == "0" and body[1].lower() in "box":
+        saw, start = "0", 2
+    for char in body[start:]:
+        if char.isdigit() or (hex_digits and char.lower() in "abcdef"):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+    return saw != "_"
+
+
+def usage(program: str = "nats-server") -> str:
+    """The ``-h`` text, laid out like nats-server's, listing the supported flags.
+
+    Args:
+        program: The name shown after ``Usage:``.
+
+    Returns:
+        The text, beginning with a blank line and ending with a newline.
+    """
+    parts = [f"\nUsage: {program} [options]\n"]
+    for section in SECTIONS:
+        lines = [line for flag in FLAGS if flag.section == section for line in _help_lines(flag)]
+        if lines:
+            parts.append(f"\n{section}:\n" + "".join(line + "\n" for line in lines))
+    return "".join(parts)
+
+
+def _help_lines(flag: Flag) -> Iterator[str]:
+    """The help line(s) of one flag; overlong name lists wrap like ``-n``'s does."""
+    spelled = list(flag.names)
+    arg = f" {flag.arg}" if flag.arg else ""
+    indent = " " * (8 if spelled[0].startswith("--") else 4)
+    left = indent + ", ".join(spelled) + arg
+    if len(left) > _HELP_COLUMN - 2 and len(spelled) > 1:
+        yield indent + ", ".join(spelled[:-1])
+        left = " " * 8 + spelled[-1] + arg
+    yield left.ljust(_HELP_COLUMN - 1) + " " + flag.text

@@ -1,0 +1,279 @@
+"""Server: listeners, the client registry, and the server's life cycle.
+
+Theory of operation
+-------------------
+``Server(options)`` is inert until ``await start()``, which does what nats-server's
+``Start`` does, in its order: log the banner, start the monitoring listener (if
+``http_port``), open the client listener, write the PID and ports files, then log
+``Server is ready``. From then on the event loop drives everything through
+:class:`~pynats.server.connection.Connection` callbacks; the server itself owns only
+the registry of clients, the subscription index and router they share, and counters.
+
+Shutdown (``shutdown()``) closes listeners and every client (they see EOF and
+reconnect elsewhere), removes the ports file (not the PID file) and sets
+``wait_closed``. Lame duck (``lame_duck()``) first stops accepting, tells protocol-1
+clients with an ``ldm`` INFO, waits the grace period and closes clients spread over
+the rest of ``lame_duck_duration``, then shuts down (PROTOCOL.md section 12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import platform
+import secrets
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pynats import SERVER_VERSION
+from pynats.server.config.options import ServerOptions
+from pynats.server.connection import Connection
+from pynats.server.log import Logger
+from pynats.server.router import Router
+from pynats.server.sessions.client import ClientSession
+from pynats.server.sublist import SubjectIndex
+from pynats.server.subscription import Subscription
+
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#: Shortest pause between two closes in lame duck mode, and the longest.
+LDM_MIN_PAUSE = 0.001
+LDM_MAX_PAUSE = 1.0
+
+
+def new_server_id() -> str:
+    """A 56-character id shaped like nats-server's (an nkey public key, prefix ``N``)."""
+    return "N" + "".join(secrets.choice(_BASE32) for _ in range(55))
+
+
+@dataclass
+class ServerStats:
+    """Counters not derivable from the live clients: totals of closed ones and events."""
+
+    total_connections: int = 0
+    closed_in_msgs: int = 0
+    closed_in_bytes: int = 0
+    closed_out_msgs: int = 0
+    closed_out_bytes: int = 0
+    slow_consumers: int = 0
+    stale_connections: int = 0
+
+
+class Server:
+    """A NATS server.
+
+    Args:
+        options: the frozen server options.
+        log: where log lines go; by default a Logger built from the options.
+    """
+
+    def __init__(self, options: ServerOptions, log: Logger | None = None):
+        self.options = options
+        self.log = log or Logger(debug=options.debug, trace=options.trace,
+                                 logtime=options.logtime, utc=options.logtime_utc,
+                                 path=options.log_file)
+        self.server_id = new_server_id()
+        self.server_name = options.server_name or self.server_id
+        self.index: SubjectIndex[Subscription] = SubjectIndex(
+            cache=not options.disable_sublist_cache)
+        self.router = Router(self.index)
+        self.clients: dict[int, ClientSession] = {}
+        self.closed_clients: collections.deque[ClientSession] = collections.deque(
+            maxlen=max(options.max_closed_clients, 0))
+        self.stats = ServerStats()
+        self.start_time = time.time()
+        self.lame_duck_mode = False
+        self.client_port = 0
+        self.http_port = 0
+        self.loop: asyncio.AbstractEventLoop  # bound in start()
+        self._next_cid = 0
+        self._listener: asyncio.Server | None = None
+        self._monitor: Any = None
+        self._ports_file: Path | None = None
+        self._closed = asyncio.Event()
+        self._shutting_down = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the listeners and log ``Server is ready``."""
+        self.loop = asyncio.get_running_loop()
+        self._banner()
+        if self.options.http_port:
+            from pynats.server.monitor.http import start_monitor
+
+            self._monitor = await start_monitor(self)
+        opts = self.options
+        port = 0 if opts.port == -1 else opts.port
+        self._listener = await self.loop.create_server(
+            lambda: Connection(self), opts.host, port, reuse_address=True, backlog=1024)
+        self.client_port = self._listener.sockets[0].getsockname()[1]
+        self.log.notice(f"Listening for client connections on {_hostport(opts.host, self.client_port)}")
+        self._write_pid_file()
+        self._write_ports_file()
+        self.log.notice("Server is ready")
+
+    def _banner(self) -> None:
+        opts = self.options
+        self.log.notice("Starting nats-server")
+        self.log.notice(f"  Version:  {SERVER_VERSION}")
+        self.log.notice("  Git:      [not set]")
+        self.log.notice(f"  Name:     {self.server_name}")
+        self.log.notice(f"  ID:       {self.server_id}")
+        if opts.jetstream or opts.store_dir:
+            self.log.warn("JetStream is not supported by this server, ignoring")
+
+    async def wait_closed(self) -> None:
+        """Return once the server has shut down."""
+        await self._closed.wait()
+
+    async def shutdown(self) -> None:
+        """Close listeners and clients; the PID file stays, the ports file goes."""
+        if self._shutting_down:
+            await self._closed.wait()
+            return
+        self._shutting_down = True
+        if self._listener is not None:
+            self._listener.close()
+        if self._monitor is not None:
+            self._monitor.close()
+        for session in list(self.clients.values()):
+            session.conn.close("Server Shutdown")
+        if self._ports_file is not None:
+            self._ports_file.unlink(missing_ok=True)
+        for task in self._tasks:
+            task.cancel()
+        self.log.notice("Server Exiting..")
+        self._closed.set()
+
+    def lame_duck(self) -> None:
+        """Enter lame duck mode (SIGUSR2): stop accepting, then close clients gradually."""
+        if self.lame_duck_mode or self._shutting_down:
+            return
+        self.lame_duck_mode = True
+        task = self.loop.create_task(self._lame_duck())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lame_duck(self) -> None:
+        opts = self.options
+        self.log.notice("Entering lame duck mode, stop accepting new clients")
+        if self._listener is not None:
+            self._listener.close()
+        if not self.clients:
+            await self.shutdown()
+            return
+        info = dict(self.client_info(None), ldm=True)
+        for session in list(self.clients.values()):
+            session.send_info(dict(info, client_id=session.cid))
+        grace = min(opts.lame_duck_grace_period, opts.lame_duck_duration)
+        self.log.notice(f"Waiting {grace:g}s before closing clients")
+        await asyncio.sleep(grace)
+        clients = list(self.clients.values())
+        spread = max(opts.lame_duck_duration - grace, 0.0)
+        pause = min(max(spread / max(len(clients), 1), LDM_MIN_PAUSE), LDM_MAX_PAUSE)
+        self.log.notice(f"Closing {len(clients)} existing clients")
+        for session in clients:
+            session.conn.close("Server Shutdown")
+            await asyncio.sleep(pause * (0.5 + 0.5 * _unit_random()))
+        await self.shutdown()
+
+    # -- clients -------------------------------------------------------------------------
+    def accept_client(self, conn: Connection) -> ClientSession:
+        """Register a new client connection and start its handshake."""
+        self._next_cid += 1
+        session = ClientSession(self, conn, self._next_cid)
+        self.clients[session.cid] = session
+        self.stats.total_connections += 1
+        session.start()
+        return session
+
+    def client_closed(self, session: ClientSession) -> None:
+        if self.clients.pop(session.cid, None) is None:
+            return
+        stats = self.stats
+        stats.closed_in_msgs += session.in_msgs
+        stats.closed_in_bytes += session.in_bytes
+        stats.closed_out_msgs += session.out_msgs
+        stats.closed_out_bytes += session.out_bytes
+        self.closed_clients.append(session)
+
+    def num_clients(self) -> int:
+        return len(self.clients)
+
+    def client_info(self, session: ClientSession | None) -> dict[str, Any]:
+        """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
+        opts = self.options
+        host, port = opts.host, self.client_port
+        if opts.client_advertise:
+            host, _, adv_port = opts.client_advertise.rpartition(":")
+            port = int(adv_port) if adv_port.isdigit() else port
+            host = host or opts.client_advertise
+        info: dict[str, Any] = {
+            "server_id": self.server_id,
+            "server_name": self.server_name,
+            "version": SERVER_VERSION,
+            "proto": 1,
+            "go": f"python{platform.python_version()}",
+            "host": host,
+            "port": port,
+            "headers": not opts.no_header_support,
+            "max_payload": opts.max_payload,
+        }
+        if session is not None:
+            info["client_id"] = session.cid
+            info["client_ip"] = session.conn.host
+        return info
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # -- files ---------------------------------------------------------------------------
+    def _write_pid_file(self) -> None:
+        if self.options.pid_file:
+            Path(self.options.pid_file).write_text(str(os.getpid()))
+
+    def _write_ports_file(self) -> None:
+        directory = self.options.ports_file_dir
+        if not directory:
+            return
+        exe = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+        if not exe or exe.endswith(".py") or exe == "-c":
+            exe = "pynats-server"
+        ports: dict[str, list[str]] = {
+            "nats": [f"nats://{_hostport(h, self.client_port)}" for h in _hosts(self.options.host)],
+        }
+        if self.http_port:
+            ports["monitoring"] = [f"http://{_hostport(h, self.http_port)}"
+                                   for h in _hosts(self.options.http_host or self.options.host)]
+        path = Path(directory) / f"{exe}_{os.getpid()}.ports"
+        path.write_text(json.dumps(ports))
+        self._ports_file = path
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _hosts(host: str) -> list[str]:
+    """The addresses a listener on ``host`` can be reached at (all for a wildcard)."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [host]
+    found: list[str] = []
+    try:
+        found = socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        pass
+    return [a for a in dict.fromkeys(["127.0.0.1", *found])]
+
+
+def _unit_random() -> float:
+    return secrets.randbelow(1_000_000) / 1_000_000
+
+
+__all__ = ["Server", "ServerStats", "new_server_id"]

@@ -1,0 +1,318 @@
+"""ClientSession: what the server does with each operation a client sends.
+
+Theory of operation
+-------------------
+One session per client connection, created by the server when the TCP connection is
+accepted. ``start`` sends INFO and enforces ``max_connections`` (the refused client sees
+INFO first, as from nats-server). Until CONNECT arrives the nats-server defaults apply:
+verbose, pedantic and echo on, no headers.
+
+``handlers`` maps each operation type to a bound method; the Connection calls them in
+order as the parser yields operations. Handlers never await: output goes through
+``conn.send`` (flushed at the end of the read batch), messages through the Router.
+
+Keepalive follows nats-server's ``processPingTimer``: the timer fires every
+``ping_interval`` (the first time shortly after CONNECT); a PING is skipped when the
+client sent PUB, SUB, UNSUB or PING within the interval and its RTT is known; when the
+PINGs outstanding would exceed ``ping_max`` the client gets ``-ERR 'Stale
+Connection'`` and is closed. Only PONG resets the outstanding count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pynats.protocol import ops
+from pynats.protocol.encode import OK, PING, PONG, encode_info
+from pynats.protocol.errors import ProtocolError
+from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
+from pynats.server.subscription import Subscription
+
+if TYPE_CHECKING:
+    from pynats.server.connection import Connection
+    from pynats.server.server import Server
+
+#: Reserved prefixes a client may not publish to, or use as a reply subject
+#: (PROTOCOL.md section 4).
+RESERVED_SUBJECT_PREFIXES = (b"_GR_.", b"$NRG.")
+RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.", b"_GR_.")
+#: nats-server delays the first PING after CONNECT by at most this (``setFirstPingTimer``).
+FIRST_PING_MAX = 2.0
+
+_CONNECT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "verbose": bool, "pedantic": bool, "tls_required": bool, "echo": bool,
+    "headers": bool, "no_responders": bool, "protocol": int, "name": str, "lang": str,
+    "version": str, "user": str, "pass": str, "auth_token": str, "nkey": str, "sig": str,
+    "jwt": str,
+}
+
+
+class ClientSession:
+    """Protocol state of one client."""
+
+    def __init__(self, server: Server, conn: Connection, cid: int):
+        self.server = server
+        self.conn = conn
+        self.cid = cid
+        self.closed = False
+        self.close_reason = ""
+        # CONNECT options, with nats-server's defaults before CONNECT.
+        self.verbose = True
+        self.pedantic = True
+        self.echo = True
+        self.headers = False
+        self.no_responders = False
+        self.protocol = 0
+        self.name = ""
+        self.lang = ""
+        self.version = ""
+        self.connected = False
+        self.subs: dict[bytes, Subscription] = {}
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        self.started = time.time()  # wall clock, for monitoring
+        self.stop = 0.0
+        self.last_activity = self.started
+        self._start_time = server.now()
+        self._activity = 0  # SUB, UNSUB and PING count; PUBs count through in_msgs
+        self._activity_seen = 0  # _activity + in_msgs at the last ping tick
+        self.pings_out = 0
+        self.rtt = 0.0
+        self._ping_sent_at = 0.0
+        self._first_pong_sent = False
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            ops.Pub: self.on_pub,
+            ops.HPub: self.on_hpub,
+            ops.Sub: self.on_sub,
+            ops.Unsub: self.on_unsub,
+            ops.Ping: self.on_ping,
+            ops.Pong: self.on_pong,
+            ops.Connect: self.on_connect,
+            ops.Info: _ignore,
+            ops.Ok: _ignore,
+        }
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Send INFO, enforce max_connections, arm the ping timer."""
+        self.conn.send_now(encode_info(self.server.client_info(self)))
+        limit = self.server.options.max_connections
+        if limit < 0 or self.server.num_clients() > limit:
+            self.server.log.error(f"{self.describe()}maximum connections exceeded")
+            self.conn.close("Maximum Connections Exceeded", "maximum connections exceeded")
+            return
+        self.server.log.debug(f"{self.describe()}Client connection created")
+        self._arm_ping(self.server.options.ping_interval)
+
+    def on_closed(self, reason: str) -> None:
+        """The connection is gone: drop subscriptions, timers, registration."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self.stop = time.time()
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        for sub in self.subs.values():
+            self.server.index.remove(sub)
+        self.server.client_closed(self)
+        self.server.log.debug(f"{self.describe()}Client connection closed: {reason}")
+
+    def on_slow_consumer(self, reason: str) -> None:
+        self.server.stats.slow_consumers += 1
+        pending = self.server.options.max_pending
+        if "Pending" in reason:
+            self.server.log.notice(
+                f"{self.describe()}Slow Consumer Detected: MaxPending of {pending} Exceeded")
+        else:
+            self.server.log.notice(f"{self.describe()}Slow Consumer Detected: WriteDeadline "
+                                   f"of {self.server.options.write_deadline}s Exceeded")
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        if exc.err is not None:
+            self.server.log.error(f"{self.describe()}{exc}")
+        else:
+            self.server.log.debug(f"{self.describe()}{exc}")
+        self.conn.close(exc.reason, exc.err)
+
+    def describe(self) -> str:
+        """The connection prefix nats-server puts on log lines."""
+        base = f"{self.conn.host}:{self.conn.port} - cid:{self.cid} - "
+        if self.lang or self.version or self.name:
+            base += f'"v{self.version}:{self.lang}:{self.name}" - '
+        return base
+
+    # -- handlers ------------------------------------------------------------------------
+    def on_connect(self, op: ops.Connect) -> None:
+        options = op.options
+        for key, expected in _CONNECT_TYPES.items():
+            value = options.get(key)
+            if value is not None and (not isinstance(value, expected) or (
+                    expected is int and isinstance(value, bool))):
+                self.server.log.debug(f"{self.describe()}bad CONNECT field {key}")
+                self.conn.close("Protocol Violation")
+                return
+        self.verbose = options.get("verbose", self.verbose)
+        self.pedantic = options.get("pedantic", self.pedantic)
+        self.echo = options.get("echo", self.echo)
+        self.name = options.get("name", self.name)
+        self.lang = options.get("lang", self.lang)
+        self.version = options.get("version", self.version)
+        protocol = options.get("protocol", 0)
+        if protocol < 0 or protocol > 1:
+            self.conn.close("Bad Client Protocol Version", "invalid client protocol")
+            return
+        self.protocol = protocol
+        headers = bool(options.get("headers", False)) and not self.server.options.no_header_support
+        self.headers = headers
+        self.no_responders = bool(options.get("no_responders", False))
+        if self.no_responders and not headers:
+            self.conn.close("No Responders Requires Headers",
+                            "no responders requires headers support")
+            return
+        self.connected = True
+        self.rtt = max(self.server.now() - self._start_time, 1e-6)  # nats-server's estimate
+        if self.verbose:
+            self.conn.send(OK)
+        interval = self.server.options.ping_interval
+        self._arm_ping(min(interval, FIRST_PING_MAX) * (1 + random.random() * 0.2))
+
+    def on_pub(self, op: ops.Pub) -> None:
+        self._publish(op.subject, op.reply, None, op.payload, len(op.payload))
+
+    def on_hpub(self, op: ops.HPub) -> None:
+        if not self.headers:
+            self.server.log.debug(f"{self.describe()}HPUB without headers negotiated")
+            self.conn.close("Message Header Violation")
+            return
+        size = len(op.headers) + len(op.payload)
+        self._publish(op.subject, op.reply, op.headers, op.payload, size)
+
+    def _publish(self, subject: bytes, reply: bytes, headers: bytes | None, payload: bytes,
+                 size: int) -> None:
+        self.in_msgs += 1
+        self.in_bytes += size
+        if self.pedantic and not is_valid_literal(subject):
+            self.conn.send(b"-ERR 'Invalid Publish Subject'\r\n")
+        if subject.startswith(RESERVED_SUBJECT_PREFIXES) or (
+                reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
+            self._reserved(subject, reply)
+            return
+        if self.verbose:
+            self.conn.send(OK)
+        router = self.server.router
+        if not router.publish(self, subject, reply, headers, payload) and (
+                reply and self.no_responders):
+            router.no_responders(self, subject, reply)
+
+    def _reserved(self, subject: bytes, reply: bytes) -> None:
+        if subject.startswith(RESERVED_SUBJECT_PREFIXES):
+            self._violation(f'Permissions Violation for Publish to "{_text(subject)}"')
+        else:
+            self._violation(f'Permissions Violation for Publish with Reply of "{_text(reply)}"')
+
+    def _violation(self, text: str) -> None:
+        self.server.log.error(f"{self.describe()}{text}")
+        self.conn.send(b"-ERR '" + text.encode() + b"'\r\n")
+
+    def on_sub(self, op: ops.Sub) -> None:
+        self._activity += 1
+        if not is_valid_subscription(op.subject):
+            self.conn.send(b"-ERR 'Invalid Subject'\r\n")
+            return
+        limit = self.server.options.max_subscriptions
+        if limit > 0 and len(self.subs) >= limit:
+            self.server.log.error(f"{self.describe()}maximum subscriptions exceeded")
+            self.conn.send(b"-ERR 'maximum subscriptions exceeded'\r\n")
+            return
+        if op.sid not in self.subs:
+            sub = Subscription(self, op.subject, op.queue, op.sid)
+            self.subs[op.sid] = sub
+            self.server.index.insert(sub)
+        if self.verbose:
+            self.conn.send(OK)
+
+    def on_unsub(self, op: ops.Unsub) -> None:
+        self._activity += 1
+        sub = self.subs.get(op.sid)
+        if sub is not None:
+            if op.max_msgs is not None and op.max_msgs > sub.delivered:
+                sub.max_msgs = op.max_msgs
+            else:
+                self.remove_subscription(sub)
+        if self.verbose:
+            self.conn.send(OK)
+
+    def remove_subscription(self, sub: Subscription) -> None:
+        if self.subs.get(sub.sid) is sub:
+            del self.subs[sub.sid]
+            self.server.index.remove(sub)
+
+    def on_ping(self, op: ops.Ping) -> None:
+        self._activity += 1
+        self.conn.send(PONG)
+        if self.protocol >= 1 and self.connected and not self._first_pong_sent:
+            self._first_pong_sent = True
+            info = self.server.client_info(self)
+            info["connect_info"] = True
+            info["remote_account"] = "$G"
+            self.conn.send(encode_info(info))
+
+    def on_pong(self, op: ops.Pong) -> None:
+        self.pings_out = 0
+        if self._ping_sent_at:
+            self.rtt = max(self.server.now() - self._ping_sent_at, 1e-6)
+            self._ping_sent_at = 0.0
+
+    # -- keepalive -----------------------------------------------------------------------
+    def _arm_ping(self, delay: float) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        if delay > 0 and not self.closed:
+            self._ping_timer = self.server.loop.call_later(delay, self._ping_tick)
+
+    def _ping_tick(self) -> None:
+        self._ping_timer = None
+        if self.closed:
+            return
+        interval = self.server.options.ping_interval
+        now = self.server.now()
+        activity = self._activity + self.in_msgs
+        active = activity != self._activity_seen
+        self._activity_seen = activity
+        if active and self.rtt:
+            self.server.log.debug(f"{self.describe()}Delaying PING due to client activity")
+        elif self.pings_out + 1 > self.server.options.ping_max:
+            self.server.log.debug(f"{self.describe()}Stale Client Connection - Closing")
+            self.server.stats.stale_connections += 1
+            self.conn.close("Stale Connection", "Stale Connection")
+            return
+        else:
+            self.pings_out += 1
+            self._ping_sent_at = now
+            self.conn.send_now(PING)
+        self._arm_ping(interval)
+
+    def send_info(self, info: dict[str, Any]) -> None:
+        """Push an asynchronous INFO (only to clients that declared protocol 1)."""
+        if self.protocol >= 1 and not self.closed:
+            self.conn.send_now(encode_info(info))
+
+
+def _text(subject: bytes) -> str:
+    return subject.decode(errors="replace")
+
+
+def _ignore(op: object) -> None:
+    """Operations a client may send that nats-server accepts and ignores."""
+
+
+__all__ = ["ClientSession"]

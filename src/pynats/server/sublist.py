@@ -1,0 +1,218 @@
+"""SubjectIndex: which subscriptions does a publish to a subject reach?
+
+Theory of operation
+-------------------
+A token trie in the shape of nats-server's sublist (``server/sublist.go``). Each node is
+one token of a subscription subject; its children are keyed by the next token, with the
+wildcards ``*`` and ``>`` stored under those very keys. A node holds the plain
+subscriptions and, per queue name, the queue subscriptions whose subject ends there.
+
+``match(subject)`` walks the published subject's tokens, following at each level the
+literal child, the ``*`` child, and collecting everything under a ``>`` child. Queue
+subscriptions are grouped by queue name across all matching nodes, because one message
+goes to one member of each distinct group however the members spelled their subjects
+(PROTOCOL.md 6.2).
+
+Results are immutable and cached per published subject. The cache is bounded: when it
+holds ``CACHE_MAX`` entries it is swept down to ``CACHE_SWEEP`` (nats-server's 1,024 and
+256). A change invalidates only the cached subjects it can affect: a literal
+subscription touches one entry, a wildcard one those its pattern matches. Hit and miss
+counters feed monitoring.
+
+The index is pure: no I/O, no asyncio; subscriptions are any objects with ``subject``
+and ``queue`` attributes (``queue`` is ``b""`` for plain subscriptions).
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Final, Generic, NamedTuple, Protocol, TypeVar
+
+from pynats.protocol.subjects import FWC, PWC, matches
+
+CACHE_MAX: Final = 1024
+CACHE_SWEEP: Final = 256
+
+
+class Subscribable(Protocol):
+    @property
+    def subject(self) -> bytes: ...
+
+    @property
+    def queue(self) -> bytes: ...
+
+
+S = TypeVar("S", bound=Subscribable)
+
+
+class MatchResult(NamedTuple, Generic[S]):
+    """Plain subscriptions, and one tuple of members per distinct queue group."""
+
+    plain: tuple[S, ...]
+    queues: tuple[tuple[S, ...], ...]
+
+
+class _Node(Generic[S]):
+    __slots__ = ("children", "plain", "queues")
+
+    def __init__(self) -> None:
+        self.children: dict[bytes, _Node[S]] = {}
+        self.plain: dict[S, None] = {}
+        self.queues: dict[bytes, dict[S, None]] = {}
+
+    def is_empty(self) -> bool:
+        return not (self.children or self.plain or self.queues)
+
+
+class SubjectIndex(Generic[S]):
+    """A subscription index with a bounded match cache.
+
+    Args:
+        cache: keep a match cache (nats-server's ``disable_sublist_cache`` turns it off).
+    """
+
+    def __init__(self, cache: bool = True):
+        self._root: _Node[S] = _Node()
+        self._cache: dict[bytes, MatchResult[S]] = {}
+        self._cache_on = cache
+        self.count = 0
+        self.inserts = 0
+        self.removes = 0
+        self.matches = 0
+        self.cache_hits = 0
+
+    # -- changes -----------------------------------------------------------------------
+    def insert(self, sub: S) -> None:
+        """Add ``sub``; its subject must be a valid subscription subject."""
+        node = self._root
+        for token in sub.subject.split(b"."):
+            child = node.children.get(token)
+            if child is None:
+                child = node.children[token] = _Node()
+            node = child
+        if sub.queue:
+            node.queues.setdefault(sub.queue, {})[sub] = None
+        else:
+            node.plain[sub] = None
+        self.count += 1
+        self.inserts += 1
+        self._invalidate(sub.subject)
+
+    def remove(self, sub: S) -> bool:
+        """Remove ``sub``; returns False if it was not in the index."""
+        path: list[tuple[_Node[S], bytes]] = []
+        node = self._root
+        for token in sub.subject.split(b"."):
+            child = node.children.get(token)
+            if child is None:
+                return False
+            path.append((node, token))
+            node = child
+        if not self._remove_from(node, sub):
+            return False
+        for parent, token in reversed(path):  # prune nodes left empty
+            if not parent.children[token].is_empty():
+                break
+            del parent.children[token]
+        self.count -= 1
+        self.removes += 1
+        self._invalidate(sub.subject)
+        return True
+
+    @staticmethod
+    def _remove_from(node: _Node[S], sub: S) -> bool:
+        if not sub.queue:
+            return node.plain.pop(sub, False) is None
+        group = node.queues.get(sub.queue)
+        if group is None or group.pop(sub, False) is not None:
+            return False
+        if not group:
+            del node.queues[sub.queue]
+        return True
+
+    def _invalidate(self, pattern: bytes) -> None:
+        cache = self._cache
+        if not cache:
+            return
+        if PWC not in pattern and FWC not in pattern:
+            cache.pop(pattern, None)
+            return
+        for subject in [s for s in cache if matches(pattern, s)]:
+            del cache[subject]
+
+    # -- lookups -----------------------------------------------------------------------
+    def match(self, subject: bytes) -> MatchResult[S]:
+        """All subscriptions a publish to ``subject`` reaches."""
+        self.matches += 1
+        result = self._cache.get(subject)
+        if result is not None:
+            self.cache_hits += 1
+            return result
+        result = self._match(subject)
+        if self._cache_on:
+            if len(self._cache) >= CACHE_MAX:
+                for old in list(islice(self._cache, CACHE_MAX - CACHE_SWEEP)):
+                    del self._cache[old]
+            self._cache[subject] = result
+        return result
+
+    def _match(self, subject: bytes) -> MatchResult[S]:
+        plain: list[S] = []
+        groups: dict[bytes, list[S]] = {}
+        tokens = subject.split(b".")
+        if all(tokens):  # a subject with an empty token matches nothing
+            self._collect(self._root, tokens, 0, plain, groups)
+        return MatchResult(tuple(plain), tuple(tuple(g) for g in groups.values()))
+
+    def _collect(self, node: _Node[S], tokens: list[bytes], i: int, plain: list[S],
+                 groups: dict[bytes, list[S]]) -> None:
+        """Gather what matches ``tokens[i:]`` (non-empty) below ``node``."""
+        children = node.children
+        full = children.get(FWC)
+        if full is not None:  # ">" takes every remaining token, and there is at least one
+            _gather(full, plain, groups)
+        token = tokens[i]
+        last = i + 1 == len(tokens)
+        # A literal "*" or ">" token in a published subject matches those very children,
+        # which the wildcard lookups already visit.
+        keys = (PWC,) if token in (PWC, FWC) else (token, PWC)
+        for key in keys:
+            child = children.get(key)
+            if child is None:
+                continue
+            if last:
+                _gather(child, plain, groups)
+            else:
+                self._collect(child, tokens, i + 1, plain, groups)
+
+    def has_interest(self, subject: bytes) -> bool:
+        result = self.match(subject)
+        return bool(result.plain or result.queues)
+
+    def all(self) -> list[S]:
+        """Every subscription in the index (for monitoring)."""
+        out: list[S] = []
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            out.extend(node.plain)
+            for group in node.queues.values():
+                out.extend(group)
+            stack.extend(node.children.values())
+        return out
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+    def cache_hit_rate(self) -> float:
+        return self.cache_hits / self.matches if self.matches else 0.0
+
+
+def _gather(node: _Node[S], plain: list[S], groups: dict[bytes, list[S]]) -> None:
+    plain.extend(node.plain)
+    for name, members in node.queues.items():
+        groups.setdefault(name, []).extend(members)
+
+
+__all__ = ["CACHE_MAX", "CACHE_SWEEP", "MatchResult", "SubjectIndex"]

@@ -1,0 +1,32 @@
+"""The server's record of one subscription."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pynats.server.sessions.client import ClientSession
+
+
+class Subscription:
+    """One ``SUB`` of one client.
+
+    ``sid_part`` is the sid framed by spaces, ready to go between subject and size in a
+    ``MSG`` line, so a delivery costs appends and no formatting. ``max_msgs`` is 0 when
+    there is no auto-unsubscribe limit.
+    """
+
+    __slots__ = ("client", "delivered", "max_msgs", "queue", "sid", "sid_part", "subject")
+
+    def __init__(self, client: ClientSession, subject: bytes, queue: bytes, sid: bytes):
+        self.client = client
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid
+        self.sid_part = b" " + sid + b" "
+        self.max_msgs = 0
+        self.delivered = 0
+
+    def __repr__(self) -> str:
+        q = f" queue={self.queue!r}" if self.queue else ""
+        return f"<Subscription cid={self.client.cid} sid={self.sid!r} {self.subject!r}{q}>"
