@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import TYPE_CHECKING, cast
 
 from pynats.protocol.encode import encode_err
@@ -73,6 +74,7 @@ class Connection(asyncio.Protocol):
         if session is None or self.closing:
             return
         handlers = session.handlers
+        session.last_activity = time.time()
         try:
             for op in self.parser.feed(data):
                 handlers[type(op)](op)
