@@ -1,18 +1,26 @@
-"""The NATS text-protocol parser: feed it bytes, iterate the operations out.
+"""The NATS text-protocol parser: feed it bytes, it hands operations to a sink.
 
 Theory of operation
 -------------------
-``Parser.feed(data)`` is a generator over the complete operations in ``data`` plus
-whatever an earlier call left unfinished. It is lazy on purpose: the consumer handles
-each operation before the next is parsed, so state that an operation changes (a
-``CONNECT`` turning headers on, a closed connection) is in force for the very next one,
-as in nats-server's byte-at-a-time parser, while we still pay Python's per-call cost
-once per operation, not once per byte.
+``Parser.parse(data, sink)`` finds every operation completed by ``data`` (plus whatever
+an earlier call left unfinished) and calls the sink for each one, in order, before
+parsing the next. So state that an operation changes (a ``CONNECT`` turning headers
+on, a connection being closed) is in force for the very next one, as in nats-server's
+byte-at-a-time parser, while Python's per-call cost is paid once per operation, not
+once per byte. The sink may call :meth:`Parser.stop` to discard the rest of the input.
+
+Messages take the hot path: ``PUB`` (server role) and ``MSG`` (client role) are
+delivered as plain arguments, with no record built, and ``PUB`` comes with its payload
+*framed*: ``<size>\r\n<payload>\r\n``, exactly the bytes that follow
+``MSG <subject> <sid> `` on the wire. When the client wrote the control line
+canonically (``\r\n``, no leading zeros) that is one slice of the input; otherwise it
+is rebuilt. Everything else arrives as a typed record from :mod:`pynats.protocol.ops`.
+:meth:`Parser.feed` wraps all this for callers that just want a list of records.
 
 The parser has two states, found from what it keeps between calls:
 
 * awaiting a control line (``_need == 0``): the unfinished bytes are searched for
-  ``\\n``. While the line is incomplete its first bytes are checked against the verb
+  ``\n``. While the line is incomplete its first bytes are checked against the verb
   table at once, so a wrong verb is refused as soon as it arrives (``XYZ`` with no
   newline gets ``-ERR`` immediately, as from nats-server), and the line's length is
   checked against ``max_control_line``. Tails that nats-server ignores (after
@@ -22,19 +30,17 @@ The parser has two states, found from what it keeps between calls:
   large payload split over many reads costs one join, not a copy per read. The control
   line is then parsed again, which is cheap next to the payload.
 
-A complete operation costs one ``find``, one ``split`` of its arguments and one slice of
-its payload; the common upper-case ``PUB`` takes a fast path before the verb table.
-The verb table is fixed by the :class:`Role` at construction and never consulted per
-byte. Errors are :class:`~pynats.protocol.errors.ProtocolError` subclasses raised from
-the generator after every operation before the bad bytes has been yielded.
+The verb table is fixed by the :class:`Role` at construction. Errors are
+:class:`~pynats.protocol.errors.ProtocolError` subclasses, raised after every operation
+before the bad bytes has been handed to the sink.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Iterator
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, Protocol
 
 from pynats.protocol import ops
 from pynats.protocol.errors import (
@@ -60,43 +66,43 @@ class Role(enum.Enum):
     CLIENT = "client"
 
 
-class _Kind(enum.Enum):
-    ARGS = 1  # verb, whitespace, arguments (PUB, SUB, MSG, ...)
-    JSON = 2  # verb then a JSON object (CONNECT, INFO)
-    BARE = 3  # verb, anything up to the newline is ignored (PING, PONG, +OK)
-    TEXT = 4  # verb then free text (-ERR)
+# Verb kinds. Plain ints, not an Enum: enum member access is slow on the hot path.
+_ARGS: Final = 1  # verb, whitespace, arguments (PUB, SUB, MSG, ...)
+_JSON: Final = 2  # verb then a JSON object (CONNECT, INFO)
+_BARE: Final = 3  # verb, anything up to the newline is ignored (PING, PONG, +OK)
+_TEXT: Final = 4  # verb then free text (-ERR)
 
 
-_VERBS: Final[dict[Role, tuple[tuple[bytes, _Kind], ...]]] = {
+_VERBS: Final[dict[Role, tuple[tuple[bytes, int], ...]]] = {
     Role.SERVER: (
-        (b"PUB", _Kind.ARGS),
-        (b"HPUB", _Kind.ARGS),
-        (b"SUB", _Kind.ARGS),
-        (b"UNSUB", _Kind.ARGS),
-        (b"PING", _Kind.BARE),
-        (b"PONG", _Kind.BARE),
-        (b"CONNECT", _Kind.JSON),
-        (b"INFO", _Kind.JSON),
-        (b"+OK", _Kind.BARE),
-        (b"-ERR", _Kind.TEXT),
+        (b"PUB", _ARGS),
+        (b"HPUB", _ARGS),
+        (b"SUB", _ARGS),
+        (b"UNSUB", _ARGS),
+        (b"PING", _BARE),
+        (b"PONG", _BARE),
+        (b"CONNECT", _JSON),
+        (b"INFO", _JSON),
+        (b"+OK", _BARE),
+        (b"-ERR", _TEXT),
     ),
     Role.CLIENT: (
-        (b"MSG", _Kind.ARGS),
-        (b"HMSG", _Kind.ARGS),
-        (b"PING", _Kind.BARE),
-        (b"PONG", _Kind.BARE),
-        (b"INFO", _Kind.JSON),
-        (b"+OK", _Kind.BARE),
-        (b"-ERR", _Kind.TEXT),
+        (b"MSG", _ARGS),
+        (b"HMSG", _ARGS),
+        (b"PING", _BARE),
+        (b"PONG", _BARE),
+        (b"INFO", _JSON),
+        (b"+OK", _BARE),
+        (b"-ERR", _TEXT),
     ),
 }
 
-_INCOMPLETE: Final = (b"", _Kind.BARE)
+_INCOMPLETE: Final = (b"", _BARE)
 
 
 def _classify(
-    head: bytes, verbs: tuple[tuple[bytes, _Kind], ...], complete: bool
-) -> tuple[bytes, _Kind]:
+    head: bytes, verbs: tuple[tuple[bytes, int], ...], complete: bool
+) -> tuple[bytes, int]:
     """Find the verb that ``head`` (upper-cased line start) begins with.
 
     Returns the verb and its kind, or ``_INCOMPLETE`` when ``head`` is a partial line
@@ -105,7 +111,7 @@ def _classify(
     could_be = False
     for verb, kind in verbs:
         if head.startswith(verb):
-            if kind is not _Kind.ARGS:
+            if kind is not _ARGS:
                 return verb, kind
             if len(head) > len(verb):
                 if head[len(verb)] in _WS:
@@ -121,7 +127,7 @@ def _classify(
 
 def _size(field: bytes) -> int:
     """A decimal size field; nats-server accepts digits only (no sign, no ``_``)."""
-    if not field.isdigit() or not field.isascii():
+    if not field.isdigit():  # bytes.isdigit is ASCII-only
         raise MalformedArguments(f"invalid size: {field!r}")
     return int(field)
 
@@ -134,6 +140,54 @@ def _json_object(rest: bytes, verb: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedArguments(f"invalid {verb.decode()} JSON: {rest[:64]!r}")
     return value
+
+
+class Sink(Protocol):
+    """Receives what the parser finds. A role calls only the methods it needs."""
+
+    def on_pub(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        """Consecutive ``PUB``s to one subject and reply, in order.
+
+        Each item of ``framed`` is ``<size>\\r\\n<payload>\\r\\n``; ``nbytes`` is the sum
+        of the payload sizes.
+        """
+
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
+        """``HPUB``."""
+
+    def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
+        """``MSG``."""
+
+    def on_hmsg(self, subject: bytes, sid: bytes, reply: bytes, headers: bytes,
+                payload: bytes) -> None:
+        """``HMSG``."""
+
+    def on_op(self, op: ops.Op) -> None:
+        """Any other operation."""
+
+
+class RecordSink:
+    """A sink that turns everything into :mod:`~pynats.protocol.ops` records."""
+
+    def __init__(self) -> None:
+        self.ops: list[ops.Op] = []
+
+    def on_pub(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        for one in framed:
+            self.ops.append(ops.Pub(subject, reply, framed_payload(one)))
+
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
+        self.ops.append(ops.HPub(subject, reply, headers, payload))
+
+    def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
+        self.ops.append(ops.Msg(subject, sid, reply, payload))
+
+    def on_hmsg(self, subject: bytes, sid: bytes, reply: bytes, headers: bytes,
+                payload: bytes) -> None:
+        self.ops.append(ops.HMsg(subject, sid, reply, headers, payload))
+
+    def on_op(self, op: ops.Op) -> None:
+        self.ops.append(op)
 
 
 class Parser:
@@ -150,39 +204,51 @@ class Parser:
         self.max_control_line = max_control_line
         self.max_payload = max_payload
         self._verbs = _VERBS[role]
+        self._server = role is Role.SERVER
         self._parts: list[bytes] = []
         self._have = 0
         self._need = 0
-        args: dict[bytes, Callable[[list[bytes]], tuple[Any, ...]]]
-        if role is Role.SERVER:
-            args = {b"PUB": self._pub_args, b"HPUB": self._hpub_args,
-                    b"SUB": _sub, b"UNSUB": _unsub}
-        else:
-            args = {b"MSG": self._msg_args, b"HMSG": self._hmsg_args}
-        self._args = args
+        self._stopped = False
+        self._run_subject = self._run_reply = b""
+        self._run_bytes = 0
 
     @property
     def buffered(self) -> int:
         """Bytes held over from earlier calls (an unfinished operation)."""
         return self._have
 
-    def feed(self, data: bytes) -> Iterator[ops.Op]:
-        """Yield every operation completed by ``data``.
+    def stop(self) -> None:
+        """Discard the rest of the current input and everything fed later."""
+        self._stopped = True
+
+    def feed(self, data: bytes) -> list[ops.Op]:
+        """Every operation completed by ``data``, as records.
 
         Raises:
-            ProtocolError: after yielding the operations before the offending bytes.
+            ProtocolError: the input breaks the protocol (operations before the bad
+                bytes are lost with the list: use :meth:`parse` to act on them).
         """
+        sink = RecordSink()
+        self.parse(data, sink)
+        return sink.ops
+
+    def parse(self, data: bytes, sink: Sink) -> None:
+        """Hand every operation completed by ``data`` to ``sink``, in order.
+
+        Raises:
+            ProtocolError: after every operation before the bad bytes was handled.
+        """
+        if self._stopped:
+            return
         if self._parts:
             self._parts.append(data)
             self._have += len(data)
             if self._have < self._need:
                 return
-            buf = b"".join(self._parts)
+            data = b"".join(self._parts)
             self._parts.clear()
             self._have = self._need = 0
-        else:
-            buf = data
-        yield from self._parse(buf)
+        self._parse(data, sink)
 
     def _keep(self, buf: bytes, pos: int, need: int) -> None:
         rest = buf[pos:]
@@ -190,54 +256,139 @@ class Parser:
         self._have = len(rest)
         self._need = need
 
-    def _parse(self, buf: bytes) -> Iterator[ops.Op]:  # noqa: C901 - the one hot loop
+    def _parse(self, buf: bytes, sink: Sink) -> None:
+        run: list[bytes] = []  # framed payloads of consecutive PUBs to one subject/reply
+        self._run_bytes = 0
+        try:
+            self._parse_into(buf, sink, run)
+        finally:
+            if run:  # a run is always handed over before anything after it, errors included
+                sink.on_pub(self._run_subject, self._run_reply, run, self._run_bytes)
+
+    def _parse_into(self, buf: bytes, sink: Sink, run: list[bytes]) -> None:
         n = len(buf)
         pos = 0
+        fast = self._server
         mcl = self.max_control_line
+        max_payload = self.max_payload
+        line = b""  # the last PUB control line (with its \n) and what it said
+        line_size = framed_at = 0
         while pos < n:
+            if line and buf.startswith(line, pos):
+                # The same control line as the last PUB: same subject, reply and size.
+                first = pos + len(line)
+                last = first + line_size
+                if last + 2 > n:
+                    self._keep(buf, pos, last + 2 - pos)
+                    return
+                if buf[last] != 13 or buf[last + 1] != 10:
+                    raise UnknownOperation("payload not followed by CRLF")
+                if framed_at:
+                    run.append(buf[pos + framed_at : last + 2])
+                else:
+                    run.append(b"%d\r\n%s\r\n" % (line_size, buf[first:last]))
+                self._run_bytes += line_size
+                pos = last + 2
+                continue
             eol = buf.find(b"\n", pos)
             if eol < 0:
                 self._partial_line(buf, pos)
                 return
-            if buf.startswith(b"PUB ", pos) and self.role is Role.SERVER:
-                verb, kind, start = b"PUB", _Kind.ARGS, pos + 4
-            else:
-                verb, kind = _classify(buf[pos : pos + _HEAD].upper(), self._verbs, True)
-                start = pos + len(verb)
             end = eol - 1 if buf[eol - 1] == 13 else eol  # drop an optional \r
-            if kind is _Kind.BARE:
-                yield _BARE[verb]
+            if fast and buf.startswith(b"PUB ", pos):
+                # The hot path, inlined: an upper-case PUB.
+                if mcl and end - pos - 4 > mcl:
+                    raise MaxControlLineExceeded(end - pos - 4, mcl)
+                fields = buf[pos + 4 : end].split()
+                nfields = len(fields)
+                if nfields == 2:
+                    subject, size_field = fields
+                    reply = b""
+                elif nfields == 3:
+                    subject, reply, size_field = fields
+                else:
+                    raise MalformedArguments(f"PUB takes 2 or 3 arguments, got {nfields}")
+                if not size_field.isdigit():  # bytes.isdigit is ASCII-only
+                    raise MalformedArguments(f"invalid size: {size_field!r}")
+                size = int(size_field)
+                if max_payload and size > max_payload:
+                    raise MaxPayloadExceeded(size, max_payload)
+                last = eol + 1 + size
+                if last + 2 > n:
+                    self._keep(buf, pos, last + 2 - pos)
+                    return
+                if buf[last] != 13 or buf[last + 1] != 10:
+                    raise UnknownOperation("payload not followed by CRLF")
+                canonical = end != eol and (size_field[0] != 48 or len(size_field) == 1)
+                framed_at = end - len(size_field) - pos if canonical else 0
+                if run and (subject != self._run_subject or reply != self._run_reply):
+                    sink.on_pub(self._run_subject, self._run_reply, run[:], self._run_bytes)
+                    run.clear()
+                    self._run_bytes = 0
+                self._run_subject = subject
+                self._run_reply = reply
+                line = buf[pos : eol + 1]
+                line_size = size
+                continue  # the repeated-line branch above takes the payload
+            if run:
+                sink.on_pub(self._run_subject, self._run_reply, run[:], self._run_bytes)
+                run.clear()
+                self._run_bytes = 0
+            verb, kind = _classify(buf[pos : pos + _HEAD].upper(), self._verbs, True)
+            if kind == _BARE:
+                sink.on_op(_BARE_OPS[verb])
+                if self._stopped:
+                    return
                 pos = eol + 1
                 continue
+            start = pos + len(verb)
+            if mcl and end - start > mcl:
+                raise MaxControlLineExceeded(end - start, mcl)
             arg = buf[start:end]
-            if mcl and len(arg) > mcl:
-                raise MaxControlLineExceeded(len(arg), mcl)
-            if kind is _Kind.ARGS:
-                fields = arg.split()
+            if kind == _ARGS:
                 if verb in _PAYLOAD_VERBS:
-                    head, hsize, size = self._args[verb](fields)
-                    first = eol + 1
-                    last = first + size
-                    if last + 2 > n:
-                        self._keep(buf, pos, last + 2 - pos)
+                    pos = self._payload_op(verb, arg.split(), buf, pos, eol, sink)
+                    if pos < 0 or self._stopped:
                         return
-                    if buf[last : last + 2] != CRLF:
-                        raise UnknownOperation("payload not followed by CRLF")
-                    yield _build(verb, head, buf, first, hsize, last)
-                    pos = last + 2
                     continue
-                yield self._args[verb](fields)  # type: ignore[misc]
-            elif kind is _Kind.JSON:
+                sink.on_op(_sub(arg.split()) if verb == b"SUB" else _unsub(arg.split()))
+            elif kind == _JSON:
                 obj = _json_object(arg.strip(), verb)
-                yield ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj)
+                sink.on_op(ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj))
             else:
-                yield self._error(arg)
+                sink.on_op(self._error(arg))
+            if self._stopped:
+                return
             pos = eol + 1
+
+    def _payload_op(self, verb: bytes, f: list[bytes], buf: bytes, pos: int, eol: int,
+                    sink: Sink) -> int:
+        """HPUB, MSG, HMSG and non-canonical PUB. Returns the next position, -1 to wait."""
+        head, hsize, size = _PAYLOAD_ARGS[verb](f)
+        if self._server and self.max_payload and size > self.max_payload:
+            raise MaxPayloadExceeded(size, self.max_payload)
+        first = eol + 1
+        last = first + size
+        if last + 2 > len(buf):
+            self._keep(buf, pos, last + 2 - pos)
+            return -1
+        if buf[last] != 13 or buf[last + 1] != 10:
+            raise UnknownOperation("payload not followed by CRLF")
+        split = first + max(hsize, 0)
+        if verb == b"PUB":
+            sink.on_pub(head[0], head[1], [b"%d\r\n%s\r\n" % (size, buf[first:last])], size)
+        elif verb == b"HPUB":
+            sink.on_hpub(head[0], head[1], buf[first:split], buf[split:last])
+        elif verb == b"MSG":
+            sink.on_msg(head[0], head[1], head[2], buf[first:last])
+        else:
+            sink.on_hmsg(head[0], head[1], head[2], buf[first:split], buf[split:last])
+        return last + 2
 
     def _partial_line(self, buf: bytes, pos: int) -> None:
         """Check an unfinished control line now, then keep it for the next call."""
         verb, kind = _classify(buf[pos : pos + _HEAD].upper(), self._verbs, False)
-        if kind is _Kind.BARE and verb:
+        if kind == _BARE and verb:
             self._keep(buf[: pos + len(verb)], pos, 0)  # the ignored tail is dropped
             return
         length = len(buf) - pos - len(verb)
@@ -247,69 +398,69 @@ class Parser:
 
     def _error(self, arg: bytes) -> ops.Err:
         text = arg.strip().decode("utf-8", "replace").strip("'")
-        if self.role is Role.SERVER:
+        if self._server:
             raise PeerError(text)
         return ops.Err(text)
 
-    # -- argument parsers for verbs followed by a payload ------------------------------
-    # Each returns (fields for the record, header size, total size).
 
-    def _check_payload(self, size: int) -> None:
-        if self.max_payload and size > self.max_payload:
-            raise MaxPayloadExceeded(size, self.max_payload)
-
-    def _pub_args(self, f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
-        if len(f) == 2:
-            size = _size(f[1])
-            head: tuple[bytes, ...] = (f[0], b"")
-        elif len(f) == 3:
-            size = _size(f[2])
-            head = (f[0], f[1])
-        else:
-            raise MalformedArguments(f"PUB takes 2 or 3 arguments, got {len(f)}")
-        self._check_payload(size)
-        return head, -1, size
-
-    def _hpub_args(self, f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
-        if len(f) not in (3, 4):
-            raise MalformedArguments(f"HPUB takes 3 or 4 arguments, got {len(f)}")
-        hsize, size = _size(f[-2]), _size(f[-1])
-        if hsize > size:
-            raise MalformedArguments("HPUB header size larger than total size")
-        self._check_payload(size)
-        return (f[0], f[1] if len(f) == 4 else b""), hsize, size
-
-    def _msg_args(self, f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
-        if len(f) == 3:
-            return (f[0], f[1], b""), -1, _size(f[2])
-        if len(f) == 4:
-            return (f[0], f[1], f[2]), -1, _size(f[3])
-        raise MalformedArguments(f"MSG takes 3 or 4 arguments, got {len(f)}")
-
-    def _hmsg_args(self, f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
-        if len(f) not in (4, 5):
-            raise MalformedArguments(f"HMSG takes 4 or 5 arguments, got {len(f)}")
-        hsize, size = _size(f[-2]), _size(f[-1])
-        if hsize > size:
-            raise MalformedArguments("HMSG header size larger than total size")
-        return (f[0], f[1], f[2] if len(f) == 5 else b""), hsize, size
+# Argument parsers for verbs followed by a payload: each returns
+# (fields for the record, header size or -1, total size).
 
 
-_BARE: Final[dict[bytes, ops.Op]] = {b"PING": ops.PING, b"PONG": ops.PONG, b"+OK": ops.OK}
+def _pub_args(f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
+    if len(f) == 2:
+        return (f[0], b""), -1, _size(f[1])
+    if len(f) == 3:
+        return (f[0], f[1]), -1, _size(f[2])
+    raise MalformedArguments(f"PUB takes 2 or 3 arguments, got {len(f)}")
+
+
+def _hpub_args(f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
+    if len(f) not in (3, 4):
+        raise MalformedArguments(f"HPUB takes 3 or 4 arguments, got {len(f)}")
+    hsize, size = _header_sizes(f[-2], f[-1])
+    return (f[0], f[1] if len(f) == 4 else b""), hsize, size
+
+
+def _msg_args(f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
+    if len(f) == 3:
+        return (f[0], f[1], b""), -1, _size(f[2])
+    if len(f) == 4:
+        return (f[0], f[1], f[2]), -1, _size(f[3])
+    raise MalformedArguments(f"MSG takes 3 or 4 arguments, got {len(f)}")
+
+
+def _hmsg_args(f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
+    if len(f) not in (4, 5):
+        raise MalformedArguments(f"HMSG takes 4 or 5 arguments, got {len(f)}")
+    hsize, size = _header_sizes(f[-2], f[-1])
+    return (f[0], f[1], f[2] if len(f) == 5 else b""), hsize, size
+
+
+def _header_sizes(hfield: bytes, field: bytes) -> tuple[int, int]:
+    hsize, size = _size(hfield), _size(field)
+    if hsize > size:
+        raise MalformedArguments("header size larger than total size")
+    return hsize, size
+
+
+_PAYLOAD_ARGS: Final[dict[bytes, Callable[[list[bytes]], tuple[tuple[bytes, ...], int, int]]]] = {
+    b"PUB": _pub_args, b"HPUB": _hpub_args, b"MSG": _msg_args, b"HMSG": _hmsg_args,
+}
+
+
+_BARE_OPS: Final[dict[bytes, ops.Op]] = {b"PING": ops.PING, b"PONG": ops.PONG, b"+OK": ops.OK}
 _PAYLOAD_VERBS: Final = frozenset((b"PUB", b"HPUB", b"MSG", b"HMSG"))
 
 
-def _build(verb: bytes, head: tuple[bytes, ...], buf: bytes, first: int, hsize: int,
-           last: int) -> ops.Op:
-    """The record for a payload-carrying verb once its payload is in ``buf``."""
-    if verb == b"PUB":
-        return ops.Pub(head[0], head[1], buf[first:last])
-    if verb == b"MSG":
-        return ops.Msg(head[0], head[1], head[2], buf[first:last])
-    split = first + hsize
-    if verb == b"HPUB":
-        return ops.HPub(head[0], head[1], buf[first:split], buf[split:last])
-    return ops.HMsg(head[0], head[1], head[2], buf[first:split], buf[split:last])
+def framed_payload(framed: bytes) -> bytes:
+    """The payload inside ``<size>\\r\\n<payload>\\r\\n``."""
+    return framed[framed.index(b"\n") + 1 : -2]
+
+
+def framed_size(framed: bytes) -> int:
+    """The payload size of ``<size>\\r\\n<payload>\\r\\n``."""
+    return len(framed) - framed.index(b"\n") - 3
 
 
 def _sub(f: list[bytes]) -> ops.Sub:
@@ -329,4 +480,13 @@ def _unsub(f: list[bytes]) -> ops.Unsub:
     raise MalformedArguments(f"UNSUB takes 1 or 2 arguments, got {len(f)}")
 
 
-__all__ = ["CRLF", "Parser", "ProtocolError", "Role"]
+__all__ = [
+    "CRLF",
+    "Parser",
+    "ProtocolError",
+    "RecordSink",
+    "Role",
+    "Sink",
+    "framed_payload",
+    "framed_size",
+]

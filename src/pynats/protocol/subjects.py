@@ -31,7 +31,7 @@ def is_valid_literal(subject: bytes) -> bool:
     """A publish subject for pedantic mode: no empty token and no wildcard token."""
     if not subject:
         return False
-    return all(token and token != PWC and token != FWC for token in subject.split(b"."))
+    return all(token and token not in (PWC, FWC) for token in subject.split(b"."))
 
 
 def is_valid_subject(subject: bytes) -> bool:
@@ -40,7 +40,7 @@ def is_valid_subject(subject: bytes) -> bool:
 
 
 def has_wildcard(subject: bytes) -> bool:
-    return any(t == PWC or t == FWC for t in subject.split(b"."))
+    return any(t in (PWC, FWC) for t in subject.split(b"."))
 
 
 def matches(pattern: bytes, subject: bytes) -> bool:

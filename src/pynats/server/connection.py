@@ -5,8 +5,8 @@ Theory of operation
 ``Connection`` is an ``asyncio.Protocol``. Everything behind it (parser, session,
 router, index) is synchronous and never awaits.
 
-* Inbound: ``data_received`` feeds the whole read buffer to the pure parser and hands
-  each operation to the session's handler table as soon as it is parsed. When the
+* Inbound: ``data_received`` feeds the whole read buffer to the pure parser, with the
+  session as its sink, so each operation is handled as soon as it is parsed. When the
   buffer is done, every connection that got output meanwhile (this one for ``+OK`` or
   ``PONG``, receivers for ``MSG``) is flushed once: ``Router.flush_dirty``.
 * Outbound: output is appended to ``out`` (a bytearray kept for the connection's life,
@@ -73,13 +73,9 @@ class Connection(asyncio.Protocol):
         session = self.session
         if session is None or self.closing:
             return
-        handlers = session.handlers
         session.last_activity = time.time()
         try:
-            for op in self.parser.feed(data):
-                handlers[type(op)](op)
-                if self.closing:
-                    break
+            self.parser.parse(data, session)
         except ProtocolError as exc:
             session.protocol_error(exc)
         except Exception as exc:  # a bug must cost one connection, never the server
@@ -151,6 +147,7 @@ class Connection(asyncio.Protocol):
             self.out += encode_err(err)
         self.flush()
         self.closing = True
+        self.parser.stop()
         if self.session is not None:
             self.session.on_closed(reason)
         transport = self.transport
@@ -164,6 +161,7 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         self.closing = True
+        self.parser.stop()
         self.out.clear()
         if self.session is not None:
             self.session.on_slow_consumer(reason)

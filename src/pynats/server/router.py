@@ -8,6 +8,12 @@ pieces to its connection's outbound buffer: ``MSG <subject>`` (or ``HMSG``), the
 subscription's pre-framed `` <sid> ``, and the shared tail (``[reply ]size\\r\\npayload
 \\r\\n``). No await, no task, no per-receiver formatting.
 
+The parser hands over consecutive messages to one subject as a run. When a run goes
+only to plain subscribers without auto-unsubscribe limits, each receiver's share is one
+``bytes.join`` of the framed payloads with its ``MSG <subject> <sid> `` prefix: the
+per-message cost of fan-out drops to a memory copy. Otherwise messages are delivered
+one by one, so queue choices and limits apply per message.
+
 A connection that receives its first bytes in the current batch is put on ``dirty``;
 the connection that read the batch calls :meth:`flush_dirty` once at the end of its
 ``data_received``, so every receiver is written to once per read, not once per message
@@ -26,6 +32,7 @@ from random import random
 from typing import TYPE_CHECKING
 
 from pynats.protocol.encode import no_responders_headers
+from pynats.protocol.parser import framed_size
 from pynats.server.sublist import SubjectIndex
 from pynats.server.subscription import Subscription
 
@@ -39,6 +46,7 @@ class Router:
 
     def __init__(self, index: SubjectIndex[Subscription]):
         self.index = index
+        self._cache = index.cache
         #: Connections with output queued during the current read batch.
         self.dirty: list[Connection] = []
 
@@ -52,25 +60,75 @@ class Router:
                 conn.flush()
 
     def publish(self, origin: ClientSession, subject: bytes, reply: bytes,
-                headers: bytes | None, payload: bytes) -> int:
-        """Deliver to all matching subscriptions; returns how many received it."""
+                framed: list[bytes], nbytes: int) -> int:
+        """Deliver messages without headers; returns how many deliveries were made.
+
+        Args:
+            origin: the publishing client (for echo).
+            subject, reply: as published (``reply`` is ``b""`` if none).
+            framed: one ``<size>\\r\\n<payload>\\r\\n`` per message, in order.
+            nbytes: the sum of the payload sizes.
+        """
+        found = self._cache.get(subject)  # the index's own cache, read without a call
+        plain, queues = found if found is not None else self.index.match(subject)
+        if not plain and not queues:
+            return 0
+        if len(framed) > 1 and not queues and not any(s.max_msgs for s in plain):
+            return self._deliver_run(origin, plain, subject, reply, framed, nbytes)
+        delivered = 0
+        for one in framed:
+            size = nbytes if len(framed) == 1 else framed_size(one)
+            delivered += self._deliver(origin, plain, queues, subject, reply, one, size)
+        return delivered
+
+    def publish_headers(self, origin: ClientSession, subject: bytes, reply: bytes,
+                        headers: bytes, payload: bytes) -> int:
+        """Deliver one message with headers (stripped for receivers without them)."""
         plain, queues = self.index.match(subject)
         if not plain and not queues:
             return 0
         size = len(payload)
-        # Every receiver gets: head, its sid framed by spaces, then the shared tail.
-        if reply:
-            tail = b"%s %d\r\n%s\r\n" % (reply, size, payload)
-        else:
-            tail = b"%d\r\n%s\r\n" % (size, payload)
+        total = len(headers) + size
+        framed = b"%d\r\n%s\r\n" % (size, payload)
+        hframed = b"%d %d\r\n%s%s\r\n" % (len(headers), total, headers, payload)
+        return self._deliver(origin, plain, queues, subject, reply, framed, size, hframed, total)
+
+    def _deliver_run(self, origin: ClientSession, plain: tuple[Subscription, ...],
+                     subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> int:
+        """Many messages to plain subscribers: one C-level join per receiver."""
         head = b"MSG " + subject
-        hhead = htail = b""
-        total = size
-        if headers is not None:
-            total = len(headers) + size
+        after_sid = reply + b" " if reply else b""
+        skip_self = not origin.echo
+        count = len(framed)
+        dirty = self.dirty
+        delivered = 0
+        for sub in plain:
+            client = sub.client
+            if client is origin and skip_self:
+                continue
+            conn = client.conn
+            out = conn.out
+            if not out:
+                dirty.append(conn)
+            prefix = head + sub.sid_part + after_sid
+            out += prefix
+            out += prefix.join(framed)
+            client.out_msgs += count
+            client.out_bytes += nbytes
+            sub.delivered += count
+            delivered += count
+        return delivered
+
+    def _deliver(self, origin: ClientSession, plain: tuple[Subscription, ...],
+                 queues: tuple[tuple[Subscription, ...], ...], subject: bytes, reply: bytes,
+                 framed: bytes, size: int, hframed: bytes = b"", total: int = 0) -> int:
+        """One message to its plain subscribers and one member of each queue group."""
+        # Every receiver gets: head, its sid framed by spaces, then the shared tail.
+        head = b"MSG " + subject
+        tail = reply + b" " + framed if reply else framed
+        if hframed:
             hhead = b"HMSG " + subject
-            htail = b"%s%d %d\r\n%s%s\r\n" % (
-                reply + b" " if reply else b"", len(headers), total, headers, payload)
+            htail = reply + b" " + hframed if reply else hframed
         skip_self = not origin.echo
         targets = plain
         if queues:
@@ -83,21 +141,21 @@ class Router:
             client = sub.client
             if client is origin and skip_self:
                 continue
-            out = client.conn.out
+            conn = client.conn
+            out = conn.out
             if not out:
-                dirty.append(client.conn)
-            if headers is not None and client.headers:
+                dirty.append(conn)
+            if hframed and client.headers:
                 out += hhead
                 out += sub.sid_part
                 out += htail
-                sent = total
+                client.out_bytes += total
             else:
                 out += head
                 out += sub.sid_part
                 out += tail
-                sent = size
+                client.out_bytes += size
             client.out_msgs += 1
-            client.out_bytes += sent
             delivered += 1
             sub.delivered += 1
             if sub.max_msgs and sub.delivered >= sub.max_msgs:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import platform
@@ -34,7 +35,7 @@ from typing import Any
 from pynats import SERVER_VERSION
 from pynats.server.config.options import ServerOptions
 from pynats.server.connection import Connection
-from pynats.server.log import Logger
+from pynats.server.log import Logger, host_port
 from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
 from pynats.server.sublist import SubjectIndex
@@ -113,7 +114,8 @@ class Server:
         self._listener = await self.loop.create_server(
             lambda: Connection(self), opts.host, port, reuse_address=True, backlog=1024)
         self.client_port = self._listener.sockets[0].getsockname()[1]
-        self.log.notice(f"Listening for client connections on {_hostport(opts.host, self.client_port)}")
+        where = host_port(opts.host, self.client_port)
+        self.log.notice(f"Listening for client connections on {where}")
         self._write_pid_file()
         self._write_ports_file()
         self.log.notice("Server is ready")
@@ -246,18 +248,14 @@ class Server:
         if not exe or exe.endswith(".py") or exe == "-c":
             exe = "pynats-server"
         ports: dict[str, list[str]] = {
-            "nats": [f"nats://{_hostport(h, self.client_port)}" for h in _hosts(self.options.host)],
+            "nats": [f"nats://{host_port(h, self.client_port)}" for h in _hosts(self.options.host)],
         }
         if self.http_port:
-            ports["monitoring"] = [f"http://{_hostport(h, self.http_port)}"
+            ports["monitoring"] = [f"http://{host_port(h, self.http_port)}"
                                    for h in _hosts(self.options.http_host or self.options.host)]
         path = Path(directory) / f"{exe}_{os.getpid()}.ports"
         path.write_text(json.dumps(ports))
         self._ports_file = path
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _hosts(host: str) -> list[str]:
@@ -265,11 +263,9 @@ def _hosts(host: str) -> list[str]:
     if host not in ("0.0.0.0", "::", ""):
         return [host]
     found: list[str] = []
-    try:
+    with contextlib.suppress(OSError):
         found = socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        pass
-    return [a for a in dict.fromkeys(["127.0.0.1", *found])]
+    return list(dict.fromkeys(["127.0.0.1", *found]))
 
 
 def _unit_random() -> float:

@@ -17,7 +17,7 @@ Results are immutable and cached per published subject. The cache is bounded: wh
 holds ``CACHE_MAX`` entries it is swept down to ``CACHE_SWEEP`` (nats-server's 1,024 and
 256). A change invalidates only the cached subjects it can affect: a literal
 subscription touches one entry, a wildcard one those its pattern matches. Hit and miss
-counters feed monitoring.
+and miss counters feed monitoring.
 
 The index is pure: no I/O, no asyncio; subscriptions are any objects with ``subject``
 and ``queue`` attributes (``queue`` is ``b""`` for plain subscriptions).
@@ -73,13 +73,14 @@ class SubjectIndex(Generic[S]):
 
     def __init__(self, cache: bool = True):
         self._root: _Node[S] = _Node()
-        self._cache: dict[bytes, MatchResult[S]] = {}
-        self._cache_on = cache
+        #: Published subject -> result. Read directly by the router's hot path; every
+        #: change here goes through insert/remove/match, which keep it consistent.
+        self.cache: dict[bytes, MatchResult[S]] = {}
+        self.cache_on = cache
         self.count = 0
         self.inserts = 0
         self.removes = 0
-        self.matches = 0
-        self.cache_hits = 0
+        self.misses = 0
 
     # -- changes -----------------------------------------------------------------------
     def insert(self, sub: S) -> None:
@@ -131,7 +132,7 @@ class SubjectIndex(Generic[S]):
         return True
 
     def _invalidate(self, pattern: bytes) -> None:
-        cache = self._cache
+        cache = self.cache
         if not cache:
             return
         if PWC not in pattern and FWC not in pattern:
@@ -143,17 +144,16 @@ class SubjectIndex(Generic[S]):
     # -- lookups -----------------------------------------------------------------------
     def match(self, subject: bytes) -> MatchResult[S]:
         """All subscriptions a publish to ``subject`` reaches."""
-        self.matches += 1
-        result = self._cache.get(subject)
+        result = self.cache.get(subject)
         if result is not None:
-            self.cache_hits += 1
             return result
+        self.misses += 1
         result = self._match(subject)
-        if self._cache_on:
-            if len(self._cache) >= CACHE_MAX:
-                for old in list(islice(self._cache, CACHE_MAX - CACHE_SWEEP)):
-                    del self._cache[old]
-            self._cache[subject] = result
+        if self.cache_on:
+            if len(self.cache) >= CACHE_MAX:
+                for old in list(islice(self.cache, CACHE_MAX - CACHE_SWEEP)):
+                    del self.cache[old]
+            self.cache[subject] = result
         return result
 
     def _match(self, subject: bytes) -> MatchResult[S]:
@@ -203,10 +203,16 @@ class SubjectIndex(Generic[S]):
 
     @property
     def cache_size(self) -> int:
-        return len(self._cache)
+        return len(self.cache)
 
-    def cache_hit_rate(self) -> float:
-        return self.cache_hits / self.matches if self.matches else 0.0
+    def cache_hit_rate(self, lookups: int) -> float:
+        """Share of ``lookups`` answered from the cache.
+
+        The router reads the cache without calling :meth:`match` (one call less per
+        message), so only misses are counted here; the caller knows the lookups (one
+        per published message).
+        """
+        return max(lookups - self.misses, 0) / lookups if lookups else 0.0
 
 
 def _gather(node: _Node[S], plain: list[S], groups: dict[bytes, list[S]]) -> None:

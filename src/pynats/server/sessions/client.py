@@ -7,8 +7,9 @@ accepted. ``start`` sends INFO and enforces ``max_connections`` (the refused cli
 INFO first, as from nats-server). Until CONNECT arrives the nats-server defaults apply:
 verbose, pedantic and echo on, no headers.
 
-``handlers`` maps each operation type to a bound method; the Connection calls them in
-order as the parser yields operations. Handlers never await: output goes through
+The session is the parser's sink: the parser calls ``on_pub``/``on_hpub`` with the
+message's parts and ``on_op`` with a record for anything else, which ``handlers`` maps
+to a bound method, in order as they are parsed. Handlers never await: output goes through
 ``conn.send`` (flushed at the end of the read batch), messages through the Router.
 
 Keepalive follows nats-server's ``processPingTimer``: the timer fires every
@@ -28,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from pynats.protocol import ops
 from pynats.protocol.encode import OK, PING, PONG, encode_info
-from pynats.protocol.errors import ProtocolError
+from pynats.protocol.errors import ProtocolError, UnknownOperation
+from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
+from pynats.server.log import conn_prefix
 from pynats.server.subscription import Subscription
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 #: (PROTOCOL.md section 4).
 RESERVED_SUBJECT_PREFIXES = (b"_GR_.", b"$NRG.")
 RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.", b"_GR_.")
+#: First bytes of every reserved prefix: a cheap test before the full one.
+_RESERVED_FIRST = frozenset(b"_$")
 #: nats-server delays the first PING after CONNECT by at most this (``setFirstPingTimer``).
 FIRST_PING_MAX = 2.0
 
@@ -87,9 +92,8 @@ class ClientSession:
         self._ping_sent_at = 0.0
         self._first_pong_sent = False
         self._ping_timer: asyncio.TimerHandle | None = None
+        self.router = server.router
         self.handlers: dict[type, Callable[[Any], None]] = {
-            ops.Pub: self.on_pub,
-            ops.HPub: self.on_hpub,
             ops.Sub: self.on_sub,
             ops.Unsub: self.on_unsub,
             ops.Ping: self.on_ping,
@@ -145,12 +149,10 @@ class ClientSession:
 
     def describe(self) -> str:
         """The connection prefix nats-server puts on log lines."""
-        base = f"{self.conn.host}:{self.conn.port} - cid:{self.cid} - "
-        if self.lang or self.version or self.name:
-            base += f'"v{self.version}:{self.lang}:{self.name}" - '
-        return base
+        return conn_prefix(self.conn.host, self.conn.port, self.cid,
+                           version=self.version, lang=self.lang, name=self.name)
 
-    # -- handlers ------------------------------------------------------------------------
+    # -- handlers for the other operations ------------------------------------------------
     def on_connect(self, op: ops.Connect) -> None:
         options = op.options
         for key, expected in _CONNECT_TYPES.items():
@@ -185,39 +187,67 @@ class ClientSession:
         interval = self.server.options.ping_interval
         self._arm_ping(min(interval, FIRST_PING_MAX) * (1 + random.random() * 0.2))
 
-    def on_pub(self, op: ops.Pub) -> None:
-        self._publish(op.subject, op.reply, None, op.payload, len(op.payload))
+    # The parser's sink: PUB and HPUB come as arguments, the rest as records.
+    def on_pub(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        self.in_msgs += len(framed)
+        self.in_bytes += nbytes
+        if self.verbose or (self.pedantic and not is_valid_literal(subject)) or (
+                subject[0] in _RESERVED_FIRST or (reply and reply[0] in _RESERVED_FIRST)):
+            # Per-message replies (+OK, -ERR) interleave with deliveries, message by message.
+            for one in framed:
+                if self._admit(subject, reply):
+                    self._route(subject, reply, [one], framed_size(one))
+            return
+        self._route(subject, reply, framed, nbytes)
 
-    def on_hpub(self, op: ops.HPub) -> None:
+    def _route(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        router = self.router
+        if not router.publish(self, subject, reply, framed, nbytes) and (
+                reply and self.no_responders):
+            for _ in framed:
+                router.no_responders(self, subject, reply)
+
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
         if not self.headers:
             self.server.log.debug(f"{self.describe()}HPUB without headers negotiated")
             self.conn.close("Message Header Violation")
             return
-        size = len(op.headers) + len(op.payload)
-        self._publish(op.subject, op.reply, op.headers, op.payload, size)
-
-    def _publish(self, subject: bytes, reply: bytes, headers: bytes | None, payload: bytes,
-                 size: int) -> None:
         self.in_msgs += 1
-        self.in_bytes += size
+        self.in_bytes += len(headers) + len(payload)
+        if self._admit(subject, reply) and not self.router.publish_headers(
+                self, subject, reply, headers, payload) and reply and self.no_responders:
+            self.router.no_responders(self, subject, reply)
+
+    def _admit(self, subject: bytes, reply: bytes) -> bool:
+        """nats-server's per-message checks, in its order; False drops the message."""
         if self.pedantic and not is_valid_literal(subject):
             self.conn.send(b"-ERR 'Invalid Publish Subject'\r\n")
-        if subject.startswith(RESERVED_SUBJECT_PREFIXES) or (
-                reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
-            self._reserved(subject, reply)
-            return
+        if (subject[0] in _RESERVED_FIRST or (reply and reply[0] in _RESERVED_FIRST)) and (
+                self._reserved(subject, reply)):
+            return False
         if self.verbose:
             self.conn.send(OK)
-        router = self.server.router
-        if not router.publish(self, subject, reply, headers, payload) and (
-                reply and self.no_responders):
-            router.no_responders(self, subject, reply)
+        return True
 
-    def _reserved(self, subject: bytes, reply: bytes) -> None:
+    def on_op(self, op: ops.Op) -> None:
+        self.handlers[type(op)](op)
+
+    def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
+        raise UnknownOperation("MSG from a client")  # unreachable: not in the server's verbs
+
+    def on_hmsg(self, subject: bytes, sid: bytes, reply: bytes, headers: bytes,
+                payload: bytes) -> None:
+        raise UnknownOperation("HMSG from a client")  # unreachable, as on_msg
+
+    def _reserved(self, subject: bytes, reply: bytes) -> bool:
+        """Refuse a publish to a reserved subject or with a reserved reply subject."""
         if subject.startswith(RESERVED_SUBJECT_PREFIXES):
             self._violation(f'Permissions Violation for Publish to "{_text(subject)}"')
-        else:
+            return True
+        if reply.startswith(RESERVED_REPLY_PREFIXES):
             self._violation(f'Permissions Violation for Publish with Reply of "{_text(reply)}"')
+            return True
+        return False
 
     def _violation(self, text: str) -> None:
         self.server.log.error(f"{self.describe()}{text}")
