@@ -297,10 +297,28 @@ class InProcessServer:
 
         asyncio.run(main())
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Deliver ``sig`` as the pynats-server process would handle it."""
+        import asyncio
+
+        from pynats.server.cli import handle_signal
+
+        loop = self._loop
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        loop.call_soon_threadsafe(handle_signal, self._server, sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for the server to shut down by itself; 0 like a clean process exit."""
+        assert self._thread is not None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("in-process server still running")
+        return 0
+
     def stop(self) -> None:
         import asyncio
 
-        if self._server is None or self._thread is None:
+        if self._server is None or self._thread is None or not self._thread.is_alive():
             return
         loop = self._loop
         assert isinstance(loop, asyncio.AbstractEventLoop)
@@ -344,5 +362,3 @@ __all__ = [
     "stop_all",
     "write_conf",
 ]
-
-_ = signal  # re-exported for tests that signal servers

@@ -76,12 +76,14 @@ async def _serve(server: Server, log: Logger) -> int:
         return 1
     loop = asyncio.get_running_loop()
     for sig in _SIGNAL_NAMES:
-        loop.add_signal_handler(sig, _on_signal, server, log, sig)
+        loop.add_signal_handler(sig, handle_signal, server, sig)
     await server.wait_closed()
     return 0
 
 
-def _on_signal(server: Server, log: Logger, sig: signal.Signals) -> None:
+def handle_signal(server: Server, sig: signal.Signals) -> None:
+    """Do what nats-server does on ``sig`` (must run on the server's loop)."""
+    log = server.log
     log.notice(f'Trapped "{_SIGNAL_NAMES[sig]}" signal')
     if sig == signal.SIGINT or (sig == signal.SIGTERM and not server.lame_duck_mode):
         server.loop.create_task(server.shutdown())
@@ -94,4 +96,4 @@ def _on_signal(server: Server, log: Logger, sig: signal.Signals) -> None:
                   "file is provided using -c or --config")
 
 
-__all__ = ["main"]
+__all__ = ["handle_signal", "main"]

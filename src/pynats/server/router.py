@@ -139,7 +139,8 @@ class Router:
         delivered = 0
         for sub in targets:
             client = sub.client
-            if client is origin and skip_self:
+            if (client is origin and skip_self) or (
+                    sub.max_msgs and sub.delivered >= sub.max_msgs):  # used up earlier in a run
                 continue
             conn = client.conn
             out = conn.out
@@ -169,7 +170,8 @@ class Router:
         start = int(random() * n)
         for k in range(n):
             sub = members[(start + k) % n]
-            if sub.client is not excluded and not sub.client.closed:
+            if sub.client is not excluded and not sub.client.closed and not (
+                    sub.max_msgs and sub.delivered >= sub.max_msgs):
                 return sub
         return None
 
