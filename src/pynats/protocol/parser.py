@@ -125,6 +125,17 @@ def _classify(
     raise UnknownOperation(f"unknown protocol operation: {head[:_HEAD]!r}")
 
 
+def _fields(arg: bytes) -> list[bytes]:
+    """Split arguments on runs of spaces and tabs, as nats-server does.
+
+    ``bytes.split()`` is the fast way, but it also splits on vertical tab and form feed,
+    which nats-server keeps inside a subject; those rare lines take the exact way.
+    """
+    if b"\x0b" in arg or b"\x0c" in arg:
+        return [f for f in arg.replace(b"\t", b" ").split(b" ") if f]
+    return arg.split()
+
+
 def _size(field: bytes) -> int:
     """A decimal size field; nats-server accepts digits only (no sign, no ``_``)."""
     if not field.isdigit():  # bytes.isdigit is ASCII-only
@@ -241,9 +252,13 @@ class Parser:
         if self._stopped:
             return
         if self._parts:
+            before = self._have
             self._parts.append(data)
             self._have += len(data)
             if self._have < self._need:
+                cr = self._need - 2 - before  # where the \r after the payload falls in data
+                if self._need and 0 <= cr < len(data) and data[cr] != 13:
+                    raise UnknownOperation("payload not followed by CRLF")
                 return
             data = b"".join(self._parts)
             self._parts.clear()
@@ -279,7 +294,7 @@ class Parser:
                 first = pos + len(line)
                 last = first + line_size
                 if last + 2 > n:
-                    self._keep(buf, pos, last + 2 - pos)
+                    self._await_payload(buf, pos, last)
                     return
                 if buf[last] != 13 or buf[last + 1] != 10:
                     raise UnknownOperation("payload not followed by CRLF")
@@ -299,7 +314,7 @@ class Parser:
                 # The hot path, inlined: an upper-case PUB.
                 if mcl and end - pos - 4 > mcl:
                     raise MaxControlLineExceeded(end - pos - 4, mcl)
-                fields = buf[pos + 4 : end].split()
+                fields = _fields(buf[pos + 4 : end])
                 nfields = len(fields)
                 if nfields == 2:
                     subject, size_field = fields
@@ -315,7 +330,7 @@ class Parser:
                     raise MaxPayloadExceeded(size, max_payload)
                 last = eol + 1 + size
                 if last + 2 > n:
-                    self._keep(buf, pos, last + 2 - pos)
+                    self._await_payload(buf, pos, last)
                     return
                 if buf[last] != 13 or buf[last + 1] != 10:
                     raise UnknownOperation("payload not followed by CRLF")
@@ -347,11 +362,12 @@ class Parser:
             arg = buf[start:end]
             if kind == _ARGS:
                 if verb in _PAYLOAD_VERBS:
-                    pos = self._payload_op(verb, arg.split(), buf, pos, eol, sink)
+                    pos = self._payload_op(verb, _fields(arg), buf, pos, eol, sink)
                     if pos < 0 or self._stopped:
                         return
                     continue
-                sink.on_op(_sub(arg.split()) if verb == b"SUB" else _unsub(arg.split()))
+                fields = _fields(arg)
+                sink.on_op(_sub(fields) if verb == b"SUB" else _unsub(fields))
             elif kind == _JSON:
                 obj = _json_object(arg.strip(), verb)
                 sink.on_op(ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj))
@@ -370,7 +386,7 @@ class Parser:
         first = eol + 1
         last = first + size
         if last + 2 > len(buf):
-            self._keep(buf, pos, last + 2 - pos)
+            self._await_payload(buf, pos, last)
             return -1
         if buf[last] != 13 or buf[last + 1] != 10:
             raise UnknownOperation("payload not followed by CRLF")
@@ -384,6 +400,12 @@ class Parser:
         else:
             sink.on_hmsg(head[0], head[1], head[2], buf[first:split], buf[split:last])
         return last + 2
+
+    def _await_payload(self, buf: bytes, pos: int, last: int) -> None:
+        """Keep an operation whose payload (ending at ``last``) is not all here yet."""
+        if last < len(buf) and buf[last] != 13:  # the byte after the payload must be \r
+            raise UnknownOperation("payload not followed by CRLF")
+        self._keep(buf, pos, last + 2 - pos)
 
     def _partial_line(self, buf: bytes, pos: int) -> None:
         """Check an unfinished control line now, then keep it for the next call."""

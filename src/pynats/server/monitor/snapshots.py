@@ -38,6 +38,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from pynats import SERVER_VERSION
@@ -350,10 +351,12 @@ class HealthzQuery:
         Raises:
             QueryError: A boolean parameter has a value Go cannot parse.
         """
-        flags = [parse_bool(params, name) for name in
-                 ("js-enabled", "js-enabled-only", "js-server-only", "js-meta-only", "details")]
-        return cls(*flags, account=params.get("account", ""), stream=params.get("stream", ""),
-                   consumer=params.get("consumer", ""))
+        return cls(js_enabled=parse_bool(params, "js-enabled"),
+                   js_enabled_only=parse_bool(params, "js-enabled-only"),
+                   js_server_only=parse_bool(params, "js-server-only"),
+                   js_meta_only=parse_bool(params, "js-meta-only"),
+                   details=parse_bool(params, "details"), account=params.get("account", ""),
+                   stream=params.get("stream", ""), consumer=params.get("consumer", ""))
 
 
 # -- /healthz ----------------------------------------------------------------------------
@@ -686,21 +689,23 @@ def sort_sessions(sessions: Iterable[ClientSession], sort: str,
         return sorted(by_cid, key=lambda s: _end_ns(s, now_ns) - _ns(s.started))
     if sort == "reason":
         return sorted(by_cid, key=lambda s: s.close_reason)
-    return sorted(by_cid, key=_DESCENDING_KEYS[sort], reverse=True)
+    if sort == "idle":  # idle for longest first = least recent activity first
+        return sorted(by_cid, key=lambda s: s.last_activity)
+    return sorted(by_cid, key=_descending_key(sort), reverse=True)
 
 
-_DESCENDING_KEYS: Final[dict[str, Callable[[ClientSession], float]]] = {
-    "subs": lambda s: len(s.subs),
-    "pending": lambda s: _pending(s),
-    "msgs_to": lambda s: s.out_msgs,
-    "msgs_from": lambda s: s.in_msgs,
-    "bytes_to": lambda s: s.out_bytes,
-    "bytes_from": lambda s: s.in_bytes,
-    "last": lambda s: s.last_activity,
-    "idle": lambda s: -s.last_activity,  # idle for longest = least recent activity
-    "stop": lambda s: s.stop,
-    "rtt": lambda s: s.rtt,
-}
+def _descending_key(sort: str) -> Callable[[ClientSession], float]:
+    if sort == "subs":
+        return lambda s: len(s.subs)
+    if sort == "pending":
+        return _pending
+    return attrgetter(_SESSION_FIELDS[sort])
+
+
+#: Sort options that order by a ClientSession attribute, largest first.
+_SESSION_FIELDS: Final = {"msgs_to": "out_msgs", "msgs_from": "in_msgs", "bytes_to": "out_bytes",
+                          "bytes_from": "in_bytes", "last": "last_activity", "stop": "stop",
+                          "rtt": "rtt"}
 
 
 def _end_ns(session: ClientSession, now_ns: int) -> int:
