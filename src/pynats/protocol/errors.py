@@ -43,6 +43,13 @@ class MalformedArguments(ProtocolError):
         super().__init__(detail, None, "Protocol Violation")
 
 
+class HeadersNotSupported(ProtocolError):
+    """HPUB on a connection that did not negotiate headers: closed without ``-ERR``."""
+
+    def __init__(self) -> None:
+        super().__init__("HPUB without headers negotiated", None, "Message Header Violation")
+
+
 class MaxPayloadExceeded(ProtocolError):
     """A message larger than ``max_payload``."""
 
@@ -75,6 +82,7 @@ __all__ = [
     "MAX_CONTROL_LINE",
     "MAX_PAYLOAD",
     "UNKNOWN_OP",
+    "HeadersNotSupported",
     "MalformedArguments",
     "MaxControlLineExceeded",
     "MaxPayloadExceeded",

@@ -44,6 +44,7 @@ from typing import Any, Final, Protocol
 
 from pynats.protocol import ops
 from pynats.protocol.errors import (
+    HeadersNotSupported,
     MalformedArguments,
     MaxControlLineExceeded,
     MaxPayloadExceeded,
@@ -70,7 +71,7 @@ class Role(enum.Enum):
 _ARGS: Final = 1  # verb, whitespace, arguments (PUB, SUB, MSG, ...)
 _JSON: Final = 2  # verb then a JSON object (CONNECT, INFO)
 _BARE: Final = 3  # verb, anything up to the newline is ignored (PING, PONG, +OK)
-_TEXT: Final = 4  # verb then free text (-ERR)
+_TEXT: Final = 4  # verb, whitespace, free text (-ERR)
 
 
 _VERBS: Final[dict[Role, tuple[tuple[bytes, int], ...]]] = {
@@ -111,7 +112,7 @@ def _classify(
     could_be = False
     for verb, kind in verbs:
         if head.startswith(verb):
-            if kind is not _ARGS:
+            if kind not in (_ARGS, _TEXT):
                 return verb, kind
             if len(head) > len(verb):
                 if head[len(verb)] in _WS:
@@ -136,9 +137,13 @@ def _fields(arg: bytes) -> list[bytes]:
     return arg.split()
 
 
+#: nats-server parses at most 9 digits of a size (``parseSize``); longer is malformed.
+MAX_SIZE_DIGITS: Final = 9
+
+
 def _size(field: bytes) -> int:
-    """A decimal size field; nats-server accepts digits only (no sign, no ``_``)."""
-    if not field.isdigit():  # bytes.isdigit is ASCII-only
+    """A decimal size field; nats-server accepts 1 to 9 ASCII digits, nothing else."""
+    if not field.isdigit() or len(field) > MAX_SIZE_DIGITS:  # bytes.isdigit is ASCII-only
         raise MalformedArguments(f"invalid size: {field!r}")
     return int(field)
 
@@ -147,7 +152,9 @@ def _json_object(rest: bytes, verb: bytes) -> dict[str, Any]:
     try:
         value = json.loads(rest)
     except ValueError:
-        value = None
+        value = False
+    if value is None:  # Go decodes JSON null into the options as "no change"
+        value = {}
     if not isinstance(value, dict):
         raise MalformedArguments(f"invalid {verb.decode()} JSON: {rest[:64]!r}")
     return value
@@ -163,8 +170,9 @@ class Sink(Protocol):
         of the payload sizes.
         """
 
-    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
-        """``HPUB``."""
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                hframed: bytes) -> None:
+        """``HPUB``; ``hframed`` is ``<hdr size> <total>\\r\\n<headers><payload>\\r\\n``."""
 
     def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
         """``MSG``."""
@@ -187,7 +195,8 @@ class RecordSink:
         for one in framed:
             self.ops.append(ops.Pub(subject, reply, framed_payload(one)))
 
-    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                hframed: bytes) -> None:
         self.ops.append(ops.HPub(subject, reply, headers, payload))
 
     def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
@@ -208,9 +217,11 @@ class Parser:
         role: whose operations to accept (the server parses client operations).
         max_control_line: longest argument part of a control line; 0 for no limit.
         max_payload: largest message (headers included); 0 for no limit.
+        headers: accept HPUB (a server starts with False until CONNECT says so).
     """
 
-    def __init__(self, role: Role, max_control_line: int = 0, max_payload: int = 0):
+    def __init__(self, role: Role, max_control_line: int = 0, max_payload: int = 0,
+                 headers: bool = True):
         self.role = role
         self.max_control_line = max_control_line
         self.max_payload = max_payload
@@ -220,6 +231,8 @@ class Parser:
         self._have = 0
         self._need = 0
         self._stopped = False
+        #: Whether HPUB is accepted; a server's session sets it from CONNECT.
+        self.headers = headers
         self._run_subject = self._run_reply = b""
         self._run_bytes = 0
 
@@ -288,6 +301,7 @@ class Parser:
         max_payload = self.max_payload
         line = b""  # the last PUB control line (with its \n) and what it said
         line_size = framed_at = 0
+        line_field = b""
         while pos < n:
             if line and buf.startswith(line, pos):
                 # The same control line as the last PUB: same subject, reply and size.
@@ -301,7 +315,7 @@ class Parser:
                 if framed_at:
                     run.append(buf[pos + framed_at : last + 2])
                 else:
-                    run.append(b"%d\r\n%s\r\n" % (line_size, buf[first:last]))
+                    run.append(line_field + b"\r\n" + buf[first : last + 2])
                 self._run_bytes += line_size
                 pos = last + 2
                 continue
@@ -323,9 +337,7 @@ class Parser:
                     subject, reply, size_field = fields
                 else:
                     raise MalformedArguments(f"PUB takes 2 or 3 arguments, got {nfields}")
-                if not size_field.isdigit():  # bytes.isdigit is ASCII-only
-                    raise MalformedArguments(f"invalid size: {size_field!r}")
-                size = int(size_field)
+                size = _size(size_field)
                 if max_payload and size > max_payload:
                     raise MaxPayloadExceeded(size, max_payload)
                 last = eol + 1 + size
@@ -334,8 +346,10 @@ class Parser:
                     return
                 if buf[last] != 13 or buf[last + 1] != 10:
                     raise UnknownOperation("payload not followed by CRLF")
-                canonical = end != eol and (size_field[0] != 48 or len(size_field) == 1)
-                framed_at = end - len(size_field) - pos if canonical else 0
+                # nats-server echoes the size field verbatim. When it ends the line
+                # right before \r\n, the framed payload is one slice of the input.
+                framed_at = end - len(size_field) - pos if end != eol and buf[end - 1] > 32 else 0
+                line_field = size_field
                 if run and (subject != self._run_subject or reply != self._run_reply):
                     sink.on_pub(self._run_subject, self._run_reply, run[:], self._run_bytes)
                     run.clear()
@@ -356,10 +370,9 @@ class Parser:
                     return
                 pos = eol + 1
                 continue
-            start = pos + len(verb)
-            if mcl and end - start > mcl:
-                raise MaxControlLineExceeded(end - start, mcl)
-            arg = buf[start:end]
+            arg = buf[pos + len(verb) : end].lstrip(b" \t")  # the limit counts what follows
+            if mcl and len(arg) > mcl:
+                raise MaxControlLineExceeded(len(arg), mcl)
             if kind == _ARGS:
                 if verb in _PAYLOAD_VERBS:
                     pos = self._payload_op(verb, _fields(arg), buf, pos, eol, sink)
@@ -380,6 +393,8 @@ class Parser:
     def _payload_op(self, verb: bytes, f: list[bytes], buf: bytes, pos: int, eol: int,
                     sink: Sink) -> int:
         """HPUB, MSG, HMSG and non-canonical PUB. Returns the next position, -1 to wait."""
+        if verb == b"HPUB" and not self.headers:
+            raise HeadersNotSupported()
         head, hsize, size = _PAYLOAD_ARGS[verb](f)
         if self._server and self.max_payload and size > self.max_payload:
             raise MaxPayloadExceeded(size, self.max_payload)
@@ -391,10 +406,11 @@ class Parser:
         if buf[last] != 13 or buf[last + 1] != 10:
             raise UnknownOperation("payload not followed by CRLF")
         split = first + max(hsize, 0)
-        if verb == b"PUB":
-            sink.on_pub(head[0], head[1], [b"%d\r\n%s\r\n" % (size, buf[first:last])], size)
+        if verb == b"PUB" or (verb == b"HPUB" and hsize == 0):  # no headers: a plain MSG
+            sink.on_pub(head[0], head[1], [f[-1] + b"\r\n" + buf[first : last + 2]], size)
         elif verb == b"HPUB":
-            sink.on_hpub(head[0], head[1], buf[first:split], buf[split:last])
+            hframed = f[-2] + b" " + f[-1] + b"\r\n" + buf[first : last + 2]  # sizes verbatim
+            sink.on_hpub(head[0], head[1], buf[first:split], buf[split:last], hframed)
         elif verb == b"MSG":
             sink.on_msg(head[0], head[1], head[2], buf[first:last])
         else:
@@ -413,7 +429,7 @@ class Parser:
         if kind == _BARE and verb:
             self._keep(buf[: pos + len(verb)], pos, 0)  # the ignored tail is dropped
             return
-        length = len(buf) - pos - len(verb)
+        length = len(buf[pos + len(verb) :].lstrip(b" \t"))
         if self.max_control_line and verb and length > self.max_control_line:
             raise MaxControlLineExceeded(length, self.max_control_line)
         self._keep(buf, pos, 0)
@@ -498,7 +514,8 @@ def _unsub(f: list[bytes]) -> ops.Unsub:
         return ops.Unsub(f[0], None)
     if len(f) == 2:
         # nats-server ignores a max it cannot parse (the UNSUB then removes at once).
-        return ops.Unsub(f[0], int(f[1]) if f[1].isdigit() and f[1].isascii() else None)
+        valid = f[1].isdigit() and len(f[1]) <= MAX_SIZE_DIGITS
+        return ops.Unsub(f[0], int(f[1]) if valid else None)
     raise MalformedArguments(f"UNSUB takes 1 or 2 arguments, got {len(f)}")
 
 

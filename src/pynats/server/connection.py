@@ -48,7 +48,8 @@ class Connection(asyncio.Protocol):
     def __init__(self, server: Server):
         self.server = server
         opts = server.options
-        self.parser = Parser(Role.SERVER, opts.max_control_line, opts.max_payload)
+        self.parser = Parser(Role.SERVER, opts.max_control_line, opts.max_payload,
+                             headers=False)
         self.out = bytearray()
         self.transport: asyncio.Transport | None = None
         self.session: ClientSession | None = None

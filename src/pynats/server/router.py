@@ -82,15 +82,17 @@ class Router:
         return delivered
 
     def publish_headers(self, origin: ClientSession, subject: bytes, reply: bytes,
-                        headers: bytes, payload: bytes) -> int:
-        """Deliver one message with headers (stripped for receivers without them)."""
+                        payload: bytes, hframed: bytes) -> int:
+        """Deliver one message with headers (stripped for receivers without them).
+
+        ``hframed`` is ``<hdr size> <total>\\r\\n<headers><payload>\\r\\n`` as published.
+        """
         plain, queues = self.index.match(subject)
         if not plain and not queues:
             return 0
         size = len(payload)
-        total = len(headers) + size
+        total = len(hframed) - hframed.index(b"\n") - 3
         framed = b"%d\r\n%s\r\n" % (size, payload)
-        hframed = b"%d %d\r\n%s%s\r\n" % (len(headers), total, headers, payload)
         return self._deliver(origin, plain, queues, subject, reply, framed, size, hframed, total)
 
     def _deliver_run(self, origin: ClientSession, plain: tuple[Subscription, ...],

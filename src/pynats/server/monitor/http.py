@@ -62,6 +62,8 @@ HEAD_TIMEOUT: Final = 5.0
 IDLE_TIMEOUT: Final = 30.0
 #: Seconds a client has to read a response before the connection is dropped.
 WRITE_TIMEOUT: Final = 10.0
+#: Seconds spent discarding input after an error response, before closing.
+LINGER_TIMEOUT: Final = 0.5
 #: Largest request body read and discarded to keep a connection usable.
 MAX_BODY_BYTES: Final = 64 * 1024
 #: Monitoring connections open at once; more are closed on accept.
@@ -77,6 +79,7 @@ _HTML: Final = "text/html; charset=utf-8"
 _JSON_HEADERS: Final = (("Access-Control-Allow-Origin", "*"), ("Content-Type", "application/json"))
 _TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS_RE: Final = re.compile(r"[0-9]+")
+_VERSION_RE: Final = re.compile(r"HTTP/([0-9])\.[0-9]")
 # Characters Go's JSON encoder escapes that Python's (ensure_ascii=False) writes raw.
 _GO_JSON_RE: Final = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 _GO_JSON_ESCAPES: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
@@ -103,7 +106,7 @@ class BadRequest(Exception):
     """A request that cannot be answered normally; the connection closes after it.
 
     Args:
-        status: 400 or 431.
+        status: 400, 431 or 505.
         reason: The status text (Go puts details there: ``Bad Request: missing
             required Host header``).
     """
@@ -148,9 +151,9 @@ class Request:
     def keep_alive(self) -> bool:
         """Whether the client lets the connection stay open after the response."""
         tokens = {t.strip().lower() for t in self.headers.get("connection", "").split(",")}
-        if self.version == "HTTP/1.1":
-            return "close" not in tokens
-        return "keep-alive" in tokens
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
 
     def params(self) -> dict[str, str]:
         """Query parameters, first value of each (Go's ``URL.Query().Get``)."""
@@ -176,16 +179,19 @@ def parse_head(lines: list[bytes]) -> Request:
         method, target, version = lines[0].decode("ascii").split(" ")
     except (UnicodeDecodeError, ValueError):
         raise BadRequest() from None
-    if (not _TOKEN_RE.fullmatch(method) or version not in ("HTTP/1.0", "HTTP/1.1")
-            or not target.startswith(("/", "http://", "https://"))):
+    major = _VERSION_RE.fullmatch(version)
+    if not major or not _TOKEN_RE.fullmatch(method) or not target.startswith(
+            ("/", "http://", "https://")):
         raise BadRequest()
+    if major.group(1) != "1":
+        raise BadRequest(505, "HTTP Version Not Supported: unsupported protocol version")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.decode("latin-1").partition(":")
         if not colon or not _TOKEN_RE.fullmatch(name):
             raise BadRequest()
         headers.setdefault(name.lower(), value.strip(" \t"))
-    if version == "HTTP/1.1" and "host" not in headers:
+    if version != "HTTP/1.0" and "host" not in headers:
         raise BadRequest(reason="Bad Request: missing required Host header")
     return Request(method, target, version, headers)
 
@@ -433,6 +439,7 @@ class MonitorServer:
             except BadRequest as exc:
                 writer.write(exc.to_bytes())
                 await _drain(writer)
+                await _linger(reader, writer)
                 return
             keep_alive = reusable and request.keep_alive and not self._closed
             writer.write(encode_response(self.respond(request), request, keep_alive=keep_alive))
@@ -506,6 +513,22 @@ async def _discard_body(reader: asyncio.StreamReader, request: Request) -> bool:
     return True
 
 
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Half-close, then drop what the client is still sending for a moment.
+
+    Closing a socket with unread input makes the kernel send a reset, which can destroy
+    the error response before the client reads it (Go's ``closeWriteAndWait``).
+    """
+    if writer.can_write_eof():
+        writer.write_eof()
+    try:
+        async with asyncio.timeout(LINGER_TIMEOUT):
+            while await reader.read(65536):
+                pass
+    except (TimeoutError, OSError):
+        pass
+
+
 async def _drain(writer: asyncio.StreamWriter) -> None:
     async with asyncio.timeout(WRITE_TIMEOUT):
         await writer.drain()
@@ -529,21 +552,8 @@ async def start_monitor(server: Server) -> MonitorServer:
 
 
 __all__ = [
-    "HEAD_TIMEOUT",
-    "IDLE_TIMEOUT",
-    "MAX_BODY_BYTES",
-    "MAX_CONNECTIONS",
-    "MAX_HEAD_BYTES",
-    "WRITE_TIMEOUT",
-    "BadRequest",
-    "Closable",
-    "MonitorServer",
-    "MonitorStartError",
-    "Request",
-    "Response",
-    "clean_path",
-    "encode_response",
-    "go_json",
-    "parse_head",
-    "start_monitor",
+    "HEAD_TIMEOUT", "IDLE_TIMEOUT", "LINGER_TIMEOUT", "MAX_BODY_BYTES", "MAX_CONNECTIONS",
+    "MAX_HEAD_BYTES", "WRITE_TIMEOUT", "BadRequest", "Closable", "MonitorServer",
+    "MonitorStartError", "Request", "Response", "clean_path", "encode_response", "go_json",
+    "parse_head", "start_monitor",
 ]

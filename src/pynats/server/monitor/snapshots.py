@@ -316,13 +316,8 @@ class ConnzQuery:
 
 
 def _parse_state(text: str) -> ConnState:
-    if not text:
-        return ConnState.OPEN
-    value = text.lower()
-    if value == "any":
-        value = "all"
     try:
-        return ConnState(value)
+        return ConnState({"": "open", "any": "all"}.get(text.lower(), text.lower()))
     except ValueError:
         raise QueryError(f"Error decoding state for {text}") from None
 
@@ -798,29 +793,8 @@ def _text(data: bytes) -> str:
 
 
 __all__ = [
-    "DEFAULT_CONN_LIST_SIZE",
-    "GLOBAL_ACCOUNT",
-    "SORT_OPTIONS",
-    "ConnState",
-    "ConnzQuery",
-    "CpuMeter",
-    "HealthzQuery",
-    "ProcessUsage",
-    "QueryError",
-    "Traffic",
-    "conn_info",
-    "connz",
-    "go_duration",
-    "healthz",
-    "parse_bool",
-    "parse_int",
-    "parse_uint",
-    "process_usage",
-    "rfc3339",
-    "rtt_string",
-    "sort_sessions",
-    "sub_detail",
-    "traffic",
-    "uptime",
-    "varz",
+    "DEFAULT_CONN_LIST_SIZE", "GLOBAL_ACCOUNT", "SORT_OPTIONS", "ConnState", "ConnzQuery",
+    "CpuMeter", "HealthzQuery", "ProcessUsage", "QueryError", "Traffic", "conn_info", "connz",
+    "go_duration", "healthz", "parse_bool", "parse_int", "parse_uint", "process_usage",
+    "rfc3339", "rtt_string", "sort_sessions", "sub_detail", "traffic", "uptime", "varz",
 ]

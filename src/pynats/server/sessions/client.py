@@ -45,14 +45,18 @@ RESERVED_SUBJECT_PREFIXES = (b"_GR_.", b"$NRG.")
 RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.", b"_GR_.")
 #: First bytes of every reserved prefix: a cheap test before the full one.
 _RESERVED_FIRST = frozenset(b"_$")
+#: A queue name reserved for the system (PROTOCOL.md 6.2).
+RESERVED_QUEUE = b"_sys_"
 #: nats-server delays the first PING after CONNECT by at most this (``setFirstPingTimer``).
 FIRST_PING_MAX = 2.0
 
-_CONNECT_TYPES: dict[str, type | tuple[type, ...]] = {
+#: CONNECT keys nats-server decodes, with their JSON types. Like Go's decoder, keys match
+#: case-insensitively, unknown keys are ignored and a wrong type fails the CONNECT.
+_CONNECT_TYPES: dict[str, type] = {
     "verbose": bool, "pedantic": bool, "tls_required": bool, "echo": bool,
     "headers": bool, "no_responders": bool, "protocol": int, "name": str, "lang": str,
     "version": str, "user": str, "pass": str, "auth_token": str, "nkey": str, "sig": str,
-    "jwt": str,
+    "jwt": str, "account": str, "new_account": bool,
 }
 
 
@@ -154,14 +158,15 @@ class ClientSession:
 
     # -- handlers for the other operations ------------------------------------------------
     def on_connect(self, op: ops.Connect) -> None:
-        options = op.options
-        for key, expected in _CONNECT_TYPES.items():
-            value = options.get(key)
-            if value is not None and (not isinstance(value, expected) or (
-                    expected is int and isinstance(value, bool))):
-                self.server.log.debug(f"{self.describe()}bad CONNECT field {key}")
-                self.conn.close("Protocol Violation")
-                return
+        options = _connect_options(op.options)
+        if options is None:
+            self.server.log.debug(f"{self.describe()}malformed CONNECT")
+            self.conn.close("Protocol Violation")
+            return
+        if options.get("account") or options.get("new_account"):
+            self.server.log.error(f'{self.describe()}authentication error - User "N/A"')
+            self.conn.close("Authentication Failure", "Authorization Violation")
+            return
         self.verbose = options.get("verbose", self.verbose)
         self.pedantic = options.get("pedantic", self.pedantic)
         self.echo = options.get("echo", self.echo)
@@ -173,13 +178,16 @@ class ClientSession:
             self.conn.close("Bad Client Protocol Version", "invalid client protocol")
             return
         self.protocol = protocol
-        headers = bool(options.get("headers", False)) and not self.server.options.no_header_support
-        self.headers = headers
-        self.no_responders = bool(options.get("no_responders", False))
+        headers = options.get("headers", False) and not self.server.options.no_header_support
+        self.headers = self.conn.parser.headers = headers
+        self.no_responders = options.get("no_responders", False)
         if self.no_responders and not headers:
             self.conn.close("No Responders Requires Headers",
                             "no responders requires headers support")
             return
+        if self.connected:  # a second CONNECT starts over: subscriptions are dropped
+            for sub in list(self.subs.values()):
+                self.remove_subscription(sub)
         self.connected = True
         self.rtt = max(self.server.now() - self._start_time, 1e-6)  # nats-server's estimate
         if self.verbose:
@@ -192,8 +200,9 @@ class ClientSession:
         self.in_msgs += len(framed)
         self.in_bytes += nbytes
         if self.verbose or (self.pedantic and not is_valid_literal(subject)) or (
-                subject[0] in _RESERVED_FIRST or (reply and reply[0] in _RESERVED_FIRST)):
-            # Per-message replies (+OK, -ERR) interleave with deliveries, message by message.
+                subject[0] in _RESERVED_FIRST) or (reply and (
+                reply[0] in _RESERVED_FIRST or self.no_responders)):
+            # Per-message replies (+OK, -ERR, 503) interleave with deliveries in order.
             for one in framed:
                 if self._admit(subject, reply):
                     self._route(subject, reply, [one], framed_size(one))
@@ -207,15 +216,12 @@ class ClientSession:
             for _ in framed:
                 router.no_responders(self, subject, reply)
 
-    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> None:
-        if not self.headers:
-            self.server.log.debug(f"{self.describe()}HPUB without headers negotiated")
-            self.conn.close("Message Header Violation")
-            return
+    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                hframed: bytes) -> None:
         self.in_msgs += 1
         self.in_bytes += len(headers) + len(payload)
         if self._admit(subject, reply) and not self.router.publish_headers(
-                self, subject, reply, headers, payload) and reply and self.no_responders:
+                self, subject, reply, payload, hframed) and reply and self.no_responders:
             self.router.no_responders(self, subject, reply)
 
     def _admit(self, subject: bytes, reply: bytes) -> bool:
@@ -254,9 +260,11 @@ class ClientSession:
         self.conn.send(b"-ERR '" + text.encode() + b"'\r\n")
 
     def on_sub(self, op: ops.Sub) -> None:
+        # nats-server's order: permissions, the limit, a duplicate sid, the subject.
         self._activity += 1
-        if not is_valid_subscription(op.subject):
-            self.conn.send(b"-ERR 'Invalid Subject'\r\n")
+        if op.queue == RESERVED_QUEUE:
+            self._violation(f'Permissions Violation for Subscription to "{_text(op.subject)}" '
+                            f'using queue "{_text(op.queue)}"')
             return
         limit = self.server.options.max_subscriptions
         if limit > 0 and len(self.subs) >= limit:
@@ -264,6 +272,9 @@ class ClientSession:
             self.conn.send(b"-ERR 'maximum subscriptions exceeded'\r\n")
             return
         if op.sid not in self.subs:
+            if not is_valid_subscription(op.subject):
+                self.conn.send(b"-ERR 'Invalid Subject'\r\n")
+                return
             sub = Subscription(self, op.subject, op.queue, op.sid)
             self.subs[op.sid] = sub
             self.server.index.insert(sub)
@@ -335,6 +346,20 @@ class ClientSession:
         """Push an asynchronous INFO (only to clients that declared protocol 1)."""
         if self.protocol >= 1 and not self.closed:
             self.conn.send_now(encode_info(info))
+
+
+def _connect_options(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The known CONNECT keys, lower-cased and type-checked; None if a type is wrong."""
+    options: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.lower()
+        expected = _CONNECT_TYPES.get(name)
+        if expected is None or value is None:  # unknown, or null: Go leaves the field as is
+            continue
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            return None
+        options[name] = value
+    return options
 
 
 def _text(subject: bytes) -> str:
