@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import RawClient, ServerProcess, nats_server_binary  # noqa: E402
+from harness import RawClient, ServerProcess, nats_server_binary
 
 
 @pytest.fixture(scope="session")

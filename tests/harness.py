@@ -56,7 +56,8 @@ def server_command(kind: str) -> list[str]:
 class ServerProcess:
     """A server started as a subprocess, ready once its log says so."""
 
-    def __init__(self, kind: str = "pynats", args: Sequence[str] = (), env: dict[str, str] | None = None):
+    def __init__(self, kind: str = "pynats", args: Sequence[str] = (),
+                 env: dict[str, str] | None = None):
         self.kind = kind
         self.args = list(args)
         self.env = env
@@ -210,10 +211,12 @@ class RawClient:
     def read_until_closed(self, timeout: float | None = None) -> bytes:
         """Everything until the server closes; raises TimeoutError if it never does."""
         deadline = time.monotonic() + (timeout or self.timeout)
-        while self._fill(deadline):
-            pass
-        out, self.buf = self.buf, b""
-        return out
+        chunks = [self.buf]
+        self.buf = b""
+        while self._fill(deadline):  # collect chunks: joining once keeps this linear
+            chunks.append(self.buf)
+            self.buf = b""
+        return b"".join(chunks)
 
     def ping_pong(self) -> None:
         """Send PING and expect PONG (proves all earlier output has been received)."""
