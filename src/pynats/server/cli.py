@@ -19,6 +19,7 @@ from pynats import SERVER_VERSION, __version__
 from pynats.errors import ConfigError
 from pynats.server.flags import FlagError, parse_args, usage
 from pynats.server.log import Logger
+from pynats.server.monitor.http import MonitorStartError
 from pynats.server.server import Server
 
 _SIGNAL_NAMES = {
@@ -69,6 +70,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 async def _serve(server: Server, log: Logger) -> int:
     try:
         await server.start()
+    except MonitorStartError as exc:
+        log.fatal(f"Can't start monitoring: {exc}")
+        await server.shutdown()
+        return 1
     except OSError as exc:
         opts = server.options
         log.fatal(f"Error listening on port: {opts.host}:{opts.port}, {exc.strerror or exc}")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from typing import TYPE_CHECKING, cast
 
 from pynats.protocol.encode import encode_err
@@ -74,7 +73,6 @@ class Connection(asyncio.Protocol):
         session = self.session
         if session is None or self.closing:
             return
-        session.last_activity = time.time()
         try:
             self.parser.parse(data, session)
         except ProtocolError as exc:

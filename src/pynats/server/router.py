@@ -115,6 +115,7 @@ class Router:
             prefix = head + sub.sid_part + after_sid
             out += prefix
             out += prefix.join(framed)
+            client.last_activity = origin.last_activity  # as nats-server: delivery is activity
             client.out_msgs += count
             client.out_bytes += nbytes
             sub.delivered += count
@@ -158,6 +159,7 @@ class Router:
                 out += sub.sid_part
                 out += tail
                 client.out_bytes += size
+            client.last_activity = origin.last_activity
             client.out_msgs += 1
             delivered += 1
             sub.delivered += 1

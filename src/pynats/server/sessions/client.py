@@ -197,6 +197,7 @@ class ClientSession:
 
     # The parser's sink: PUB and HPUB come as arguments, the rest as records.
     def on_pub(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        self.last_activity = time.time()  # messages and subscriptions count, PINGs do not
         self.in_msgs += len(framed)
         self.in_bytes += nbytes
         if self.verbose or (self.pedantic and not is_valid_literal(subject)) or (
@@ -218,6 +219,7 @@ class ClientSession:
 
     def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
                 hframed: bytes) -> None:
+        self.last_activity = time.time()
         self.in_msgs += 1
         self.in_bytes += len(headers) + len(payload)
         if self._admit(subject, reply) and not self.router.publish_headers(
@@ -262,6 +264,7 @@ class ClientSession:
     def on_sub(self, op: ops.Sub) -> None:
         # nats-server's order: permissions, the limit, a duplicate sid, the subject.
         self._activity += 1
+        self.last_activity = time.time()
         if op.queue == RESERVED_QUEUE:
             self._violation(f'Permissions Violation for Subscription to "{_text(op.subject)}" '
                             f'using queue "{_text(op.queue)}"')
@@ -283,6 +286,7 @@ class ClientSession:
 
     def on_unsub(self, op: ops.Unsub) -> None:
         self._activity += 1
+        self.last_activity = time.time()
         sub = self.subs.get(op.sid)
         if sub is not None:
             if op.max_msgs is not None and op.max_msgs > sub.delivered:
