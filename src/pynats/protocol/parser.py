@@ -429,7 +429,8 @@ class Parser:
         if kind == _BARE and verb:
             self._keep(buf[: pos + len(verb)], pos, 0)  # the ignored tail is dropped
             return
-        length = len(buf[pos + len(verb) :].lstrip(b" \t"))
+        rest = buf[pos + len(verb) :].lstrip(b" \t")
+        length = len(rest) - rest.endswith(b"\r")  # a \r may be the line's end arriving
         if self.max_control_line and verb and length > self.max_control_line:
             raise MaxControlLineExceeded(length, self.max_control_line)
         self._keep(buf, pos, 0)
