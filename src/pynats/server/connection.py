@@ -15,8 +15,12 @@ router, index) is synchronous and never awaits.
 * Slow consumers, as nats-server: when a flush would leave more than ``max_pending``
   bytes unsent, the connection is aborted, no ``-ERR`` ("Slow Consumer (Pending
   Bytes)"). When the transport asks us to pause writing (its buffer passed the high-water
-  mark) and it does not drain within ``write_deadline``, the same ("Slow Consumer (Write
+  mark) and sends nothing at all for ``write_deadline``, the same ("Slow Consumer (Write
   Deadline)").
+* Fast-producer stall: a receiver past ``STALL_SHARE`` of ``max_pending`` makes the
+  connection that fed it stop reading until the receiver's transport drains below its
+  low-water mark, for at most ``write_deadline``; so a publisher cannot outrun healthy
+  subscribers, and a stuck one is still cut off at ``max_pending``.
 * Errors: a ``ProtocolError`` from the parser becomes its ``-ERR`` line (if it has one)
   and a close. A close flushes what is queued, then closes the transport; a peer that
   will not read is aborted after ``write_deadline``. No exception escapes to the loop.
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 #: Transport buffer size above which asyncio asks us to pause writing. Past it the
 #: write-deadline clock runs (see module docstring).
 WRITE_HIGH_WATER = 256 * 1024
+#: Share of max_pending past which a receiver stalls its producers (nats-server's 75%).
+STALL_SHARE = 0.75
 
 
 class Connection(asyncio.Protocol):
@@ -56,6 +62,12 @@ class Connection(asyncio.Protocol):
         self.host = ""
         self.port = 0
         self._deadline: asyncio.TimerHandle | None = None
+        self._paused = False  # the transport asked us to pause writing
+        self._written_since = 0  # bytes handed to the transport since the deadline was armed
+        self._buffered_at_arm = 0
+        self._waiters: list[Connection] = []  # producers stalled behind this connection
+        self._stalled = False
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,7 +92,7 @@ class Connection(asyncio.Protocol):
         except Exception as exc:  # a bug must cost one connection, never the server
             self.server.log.error(f"{session.describe()}internal error: {exc!r}")
             self.close("Protocol Violation")
-        self.server.router.flush_dirty()
+        self.server.router.flush_dirty(self)
 
     def eof_received(self) -> bool | None:
         self.close("Client Closed")
@@ -88,6 +100,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        self.resume_writing()  # producers stalled behind us go on
+        self.unstall()
         if not self.closing:
             self.closing = True
             reason = "Client Closed" if exc is None else "Read Error"
@@ -96,13 +110,44 @@ class Connection(asyncio.Protocol):
         self.out.clear()
 
     def pause_writing(self) -> None:
-        deadline = self.server.options.write_deadline
-        if deadline > 0 and self._deadline is None and not self.closing:
-            loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(deadline, self._write_deadline_passed)
+        self._paused = True
+        self._arm_deadline()
 
     def resume_writing(self) -> None:
+        self._paused = False
         self._cancel_deadline()
+        waiters, self._waiters = self._waiters, []
+        for reader in waiters:
+            reader.unstall()
+
+    def _arm_deadline(self) -> None:
+        deadline = self.server.options.write_deadline
+        if deadline > 0 and self._deadline is None and not self.closing:
+            self._written_since = 0
+            self._buffered_at_arm = self.pending_bytes
+            self._deadline = asyncio.get_running_loop().call_later(
+                deadline, self._write_deadline_passed)
+
+    # -- fast-producer stall ---------------------------------------------------------------
+    def stall_behind(self, receiver: Connection) -> None:
+        """Stop reading until ``receiver`` drains (or ``write_deadline`` passes)."""
+        if self._stalled or self.closing or self.transport is None:
+            return
+        self._stalled = True
+        self.transport.pause_reading()
+        receiver._waiters.append(self)
+        limit = max(self.server.options.write_deadline, 0.001)
+        self._stall_timer = asyncio.get_running_loop().call_later(limit, self.unstall)
+
+    def unstall(self) -> None:
+        if not self._stalled:
+            return
+        self._stalled = False
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
 
     # -- output --------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -117,19 +162,26 @@ class Connection(asyncio.Protocol):
         self.out += data
         self.flush()
 
-    def flush(self) -> None:
-        """Write queued output; cut the connection off if it cannot keep up."""
+    def flush(self) -> bool:
+        """Write queued output; cut the connection off if it cannot keep up.
+
+        Returns True when the connection is congested: what it has not sent yet is past
+        ``STALL_SHARE`` of ``max_pending``, so its producers should wait for it.
+        """
         out = self.out
         transport = self.transport
         if not out or transport is None or self.closing:
-            return
+            return False
+        max_pending = self.server.options.max_pending
         pending = transport.get_write_buffer_size() + len(out)
-        if pending > self.server.options.max_pending:
+        if pending > max_pending:
             out.clear()
             self.slow_consumer("Slow Consumer (Pending Bytes)")
-            return
+            return False
+        self._written_since += len(out)
         transport.write(bytes(out))
         out.clear()
+        return self._paused and pending > max_pending * STALL_SHARE
 
     @property
     def pending_bytes(self) -> int:
@@ -169,7 +221,16 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
     def _write_deadline_passed(self) -> None:
+        """The socket stayed above its high-water mark for ``write_deadline``.
+
+        A consumer that still made progress (sent bytes) keeps its connection and the
+        clock starts again; one that took nothing at all is a slow consumer.
+        """
         self._deadline = None
+        sent = self._buffered_at_arm + self._written_since - self.pending_bytes
+        if sent > 0 and self._paused:
+            self._arm_deadline()
+            return
         self.slow_consumer("Slow Consumer (Write Deadline)")
 
     def _cancel_deadline(self) -> None:

@@ -17,9 +17,10 @@ one by one, so queue choices and limits apply per message.
 A connection that receives its first bytes in the current batch is put on ``dirty``;
 the connection that read the batch calls :meth:`flush_dirty` once at the end of its
 ``data_received``, so every receiver is written to once per read, not once per message
-(nats-server's ``pcd``/``flushClients``). Backpressure policy, as in nats-server: none
-towards the publisher; a receiver whose unsent bytes pass ``max_pending`` is cut off as
-a slow consumer when it is flushed (Connection.flush).
+(nats-server's ``pcd``/``flushClients``). Backpressure policy, as in nats-server: a
+receiver past 75% of ``max_pending`` stalls the publisher that fed it (it stops reading
+until the receiver drains, at most ``write_deadline``); a receiver whose unsent bytes
+pass ``max_pending`` is cut off as a slow consumer when it is flushed.
 
 Queue groups get one member per message, chosen from a random start and moving on past
 members that may not receive it (the publisher itself with echo off). Auto-unsubscribe
@@ -50,14 +51,20 @@ class Router:
         #: Connections with output queued during the current read batch.
         self.dirty: list[Connection] = []
 
-    def flush_dirty(self) -> None:
-        """Write out every connection that got output in this batch."""
+    def flush_dirty(self, reader: Connection | None = None) -> None:
+        """Write out every connection that got output in this batch.
+
+        If a receiver is congested (see Connection.flush), ``reader``, the connection
+        whose input produced the batch, stops reading until it drains: nats-server's
+        fast-producer stall, so a publisher cannot outrun its subscribers.
+        """
         dirty = self.dirty
         while dirty:
             batch = dirty[:]
             dirty.clear()
             for conn in batch:
-                conn.flush()
+                if conn.flush() and reader is not None and reader is not conn:
+                    reader.stall_behind(conn)
 
     def publish(self, origin: ClientSession, subject: bytes, reply: bytes,
                 framed: list[bytes], nbytes: int) -> int:
