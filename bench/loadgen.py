@@ -7,10 +7,9 @@ library) so that they cost as little CPU as possible and the server stays the bo
   ``sendall``\\ s it over and over until its time budget (or message cap) is spent, then
   sends ``PING`` and waits for ``PONG``: the ``PONG`` proves the server has processed every
   ``PUB`` before it.
-* :func:`subscriber` ``recv_into``\\ s a 1 MiB buffer and only *counts* ``b"MSG "``
-  occurrences (the last 3 bytes of each read are kept to catch one split across two reads;
-  generated subjects and payloads never contain ``MSG ``). Its running count lives in shared
-  memory so the coordinator sees when everything has arrived.
+* :func:`subscriber` ``recv_into``\\ s a 1 MiB buffer and counts deliveries without
+  parsing them (:class:`MsgCounter`; or checks each one with ``verify``). Its running count
+  lives in shared memory so the coordinator sees when everything has arrived.
 * :func:`responder` / :func:`requester` do request/reply: the requester keeps ``window``
   requests outstanding (1 = strict one-at-a-time round trips) on one inbox subject and the
   responder answers every request to its reply subject.
@@ -72,6 +71,7 @@ class Job:
     max_msgs: int = 0  # per publisher / requester; 0 means no cap
     queue_group: str = ""
     window: int = 1
+    verify: bool = False  # parse and check every delivery instead of just counting
 
 
 def now() -> float:
@@ -90,6 +90,37 @@ def remaining(deadline: float) -> float:
 def make_payload(size: int) -> bytes:
     """A payload that contains neither ``MSG `` nor ``PING``."""
     return b"x" * size
+
+
+def _schedstat() -> tuple[float, float]:
+    """(CPU seconds run, seconds spent runnable but waiting for a CPU) of this thread."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            ran, waited = f.read().split()[:2]
+    except (OSError, ValueError):
+        return time.thread_time(), 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+class CpuMeter:
+    """How busy this worker was: CPU time and run-queue wait over its active period.
+
+    ``busy`` (CPU / wall) well below 1 with a small ``runq`` (waiting for a CPU / wall) means
+    the worker spent its time blocked on the socket, i.e. waiting for the server.
+    """
+
+    def __init__(self) -> None:
+        self.start = _schedstat()
+
+    def restart(self) -> None:
+        """Start measuring now."""
+        self.start = _schedstat()
+
+    def report(self, active: float) -> dict[str, float]:
+        """``cpu_s``, ``busy`` and ``runq`` for an active period of ``active`` seconds."""
+        ran, waited = (b - a for a, b in zip(self.start, _schedstat(), strict=True))
+        active = max(active, 1e-9)
+        return {"cpu_s": ran, "busy": ran / active, "runq": waited / active}
 
 
 # -- connection helpers ------------------------------------------------------------------
@@ -133,10 +164,14 @@ def sub_command(subject: str, queue_group: str = "", sid: int = 1) -> bytes:
 
 
 class FrameReader:
-    """Incremental parser for what a server sends; keeps only MSG reply subjects."""
+    """Incremental parser for what a server sends; keeps only MSG reply subjects.
 
-    def __init__(self) -> None:
+    With ``expect`` = (subject, sid, payload) every MSG must match it exactly.
+    """
+
+    def __init__(self, expect: tuple[bytes, bytes, bytes] | None = None) -> None:
         self.buf = bytearray()
+        self.expect = expect
 
     def feed(self, data: bytes) -> tuple[list[bytes], int]:
         """Add ``data``; return the reply subjects of complete MSGs and the PING count."""
@@ -155,6 +190,8 @@ class FrameReader:
                 end = eol + 4 + int(parts[-1])
                 if end > size:
                     break
+                if self.expect:
+                    self._check(parts, buf[eol + 2 : end])
                 replies.append(bytes(parts[3]) if len(parts) == 5 else b"")
                 pos = end
                 continue
@@ -167,6 +204,13 @@ class FrameReader:
             # INFO, +OK and PONG need no action.
         del buf[:pos]
         return replies, pings
+
+    def _check(self, parts: list[bytearray], body: bytearray) -> None:
+        assert self.expect is not None
+        subject, sid, payload = self.expect
+        if parts[1] != subject or parts[2] != sid or body != payload + b"\r\n":
+            head = b" ".join(parts).decode(errors="replace")
+            raise ProtocolError(f"unexpected delivery {head!r} + {bytes(body[:40])!r}")
 
 
 def _report(role: str, index: int, status: Status, body: Callable[[], dict[str, Any]]) -> None:
@@ -195,7 +239,7 @@ def _publish(job: Job, index: int, go: Event, status: Status) -> dict[str, Any]:
         chunk = command * per_chunk
         cap = job.max_msgs or sys.maxsize
         sent = 0
-        cpu_start = time.process_time()
+        meter = CpuMeter()
         t_start = now()
         end = t_start + job.duration
         while sent < cap:
@@ -209,15 +253,8 @@ def _publish(job: Job, index: int, go: Event, status: Status) -> dict[str, Any]:
         sock.sendall(b"PING\r\n")
         wait_pong(sock, job.deadline)
         t_pong = now()
-        cpu = time.process_time() - cpu_start
-    return {
-        "sent": sent,
-        "t_start": t_start,
-        "t_sent": t_sent,
-        "t_pong": t_pong,
-        "cpu_s": cpu,
-        "busy": cpu / (t_pong - t_start),
-    }
+        usage = meter.report(t_pong - t_start)
+    return {"sent": sent, "t_start": t_start, "t_sent": t_sent, "t_pong": t_pong, **usage}
 
 
 # -- subscriber --------------------------------------------------------------------------
@@ -239,9 +276,10 @@ def _count_messages(
     sock: socket.socket, job: Job, index: int, stop: SharedInt, counts: SharedInts
 ) -> dict[str, Any]:
     buf = bytearray(RECV_BYTES)
+    counter = make_counter(job)
     count = 0
-    tail = b""
-    t_first = t_last = cpu_first = 0.0
+    t_first = t_last = 0.0
+    meter = CpuMeter()
     closed = timed_out = False
     sock.settimeout(POLL)
     while not stop.value:
@@ -258,32 +296,107 @@ def _count_messages(
             closed = True
             break
         t = now()
-        found = buf.count(b"MSG ", 0, n)
-        if tail:
-            found += (tail + buf[: min(3, n)]).count(b"MSG ")
-        tail = bytes(buf[n - 3 : n]) if n >= 3 else (tail + bytes(buf[:n]))[-3:]
+        found, pings = counter.feed(buf, n)
         if found:
             if not count:
                 t_first = t
-                cpu_first = time.process_time()
+                meter.restart()
             t_last = t
             count += found
             counts[index] = count
-        if buf.find(b"PING\r\n", 0, n) >= 0:
+        if pings:
             sock.settimeout(remaining(job.deadline))
-            sock.sendall(b"PONG\r\n")
+            sock.sendall(b"PONG\r\n" * pings)
             sock.settimeout(POLL)
-    cpu = time.process_time() - cpu_first if count else 0.0
-    active = t_last - t_first
     return {
         "received": count,
-        "cpu_s": cpu,
-        "busy": cpu / active if active > 0 else 0.0,
+        **meter.report(t_last - t_first),
         "t_first": t_first,
         "t_last": t_last,
         "closed_by_server": closed,
         "timed_out": timed_out,
     }
+
+
+class MsgCounter:
+    """Counts the MSG frames of a byte stream read in arbitrary pieces, cheaply.
+
+    Every delivery of a run has the same length, so while the counter is *in step* (it knows
+    where the next frame starts) a read is counted arithmetically. It only has to make sure
+    that nothing else slipped in: three ``memchr`` scans for ``P``, ``I`` and ``-`` (PING,
+    INFO, -ERR; none occurs in our subjects or payloads) and spot checks that the first and
+    last frames of the read start with ``MSG `` where expected. Otherwise the read is
+    scanned: ``MSG `` occurrences and PINGs are counted (the last bytes of the previous read
+    are kept to catch one split across two reads), and the counter gets back in step at the
+    next read whose last frame runs to its end. In both modes a frame is counted in the read
+    holding the space of its ``MSG `` (offset 3).
+    """
+
+    def __init__(self, frame_len: int) -> None:
+        self.frame_len = frame_len
+        self.next_event: int | None = 3  # where the next frame's "MSG " ends, from read start
+        self.tail = b""
+
+    def feed(self, buf: bytearray, n: int) -> tuple[int, int]:
+        """Count the frames in ``buf[:n]``; return (frames, PINGs seen)."""
+        found = self._in_step(buf, n)
+        pings = 0
+        if found is None:
+            found = self._scan(buf, n)
+            junction = self.tail + bytes(buf[: min(5, n)])  # a PING split across reads
+            pings = buf.count(b"PING\r\n", 0, n) + junction.count(b"PING\r\n")
+        self.tail = (self.tail + bytes(buf[max(0, n - 5) : n]))[-5:]
+        return found, pings
+
+    def _in_step(self, buf: bytearray, n: int) -> int | None:
+        event = self.next_event
+        if event is None or any(buf.find(c, 0, n) >= 0 for c in (b"P", b"I", b"-")):
+            return None
+        if event >= n:
+            self.next_event = event - n
+            return 0
+        found = 1 + (n - 1 - event) // self.frame_len
+        last = event + (found - 1) * self.frame_len
+        if not (self._msg_ends_at(buf, event) and self._msg_ends_at(buf, last)):
+            return None
+        self.next_event = last + self.frame_len - n
+        return found
+
+    def _msg_ends_at(self, buf: bytearray, pos: int) -> bool:
+        if pos >= 3:
+            return buf[pos - 3 : pos + 1] == b"MSG "
+        return (self.tail + bytes(buf[: pos + 1]))[-4:] == b"MSG "
+
+    def _scan(self, buf: bytearray, n: int) -> int:
+        found = buf.count(b"MSG ", 0, n)
+        found += (self.tail[-3:] + bytes(buf[: min(3, n)])).count(b"MSG ")
+        start = buf.rfind(b"MSG ", 0, n)
+        if start >= 0 and start + self.frame_len >= n:
+            self.next_event = start + 3 + self.frame_len - n  # the read ends inside its frame
+        else:
+            self.next_event = None
+        return found
+
+
+class StrictCounter:
+    """Parses every frame and checks each delivery byte for byte (``--verify``)."""
+
+    def __init__(self, expect: tuple[bytes, bytes, bytes]) -> None:
+        self.reader = FrameReader(expect)
+
+    def feed(self, buf: bytearray, n: int) -> tuple[int, int]:
+        """Count the frames in ``buf[:n]``; return (frames, PINGs seen)."""
+        replies, pings = self.reader.feed(bytes(buf[:n]))
+        return len(replies), pings
+
+
+def make_counter(job: Job) -> MsgCounter | StrictCounter:
+    """The delivery counter for a subscriber of ``job``."""
+    subject, payload = job.subject.encode(), make_payload(job.size)
+    if job.verify:
+        return StrictCounter((subject, b"1", payload))
+    header = b"MSG %s 1 %d\r\n" % (subject, job.size)
+    return MsgCounter(len(header) + len(payload) + 2)
 
 
 # -- request / reply ---------------------------------------------------------------------
@@ -298,7 +411,7 @@ def _respond(job: Job, index: int, stop: SharedInt, status: Status) -> dict[str,
         reader = FrameReader()
         reply_tail = f" {job.size}\r\n".encode() + make_payload(job.size) + b"\r\n"
         answered = 0
-        cpu_start = time.process_time()
+        meter = CpuMeter()
         t_start = t_last = now()
         while not stop.value:
             sock.settimeout(POLL)
@@ -316,12 +429,11 @@ def _respond(job: Job, index: int, stop: SharedInt, status: Status) -> dict[str,
                 sock.sendall(out + b"PONG\r\n" * pings)
             if replies:
                 if not answered:
-                    cpu_start, t_start = time.process_time(), now()
+                    meter.restart()
+                    t_start = now()
                 answered += len(replies)
                 t_last = now()
-    active = t_last - t_start
-    cpu = time.process_time() - cpu_start
-    return {"answered": answered, "cpu_s": cpu, "busy": cpu / active if active > 0 else 0.0}
+    return {"answered": answered, **meter.report(t_last - t_start)}
 
 
 def requester(job: Job, index: int, go: Event, status: Status) -> None:
@@ -338,13 +450,15 @@ def _request(job: Job, index: int, go: Event, status: Status) -> dict[str, Any]:
         request = (
             f"PUB {job.subject} {inbox} {job.size}\r\n".encode() + make_payload(job.size) + b"\r\n"
         )
-        return _round_trips(sock, job, request)
+        expect = (inbox.encode(), b"1", make_payload(job.size)) if job.verify else None
+        return _round_trips(sock, job, request, FrameReader(expect))
 
 
-def _round_trips(sock: socket.socket, job: Job, request: bytes) -> dict[str, Any]:
-    reader = FrameReader()
+def _round_trips(
+    sock: socket.socket, job: Job, request: bytes, reader: FrameReader
+) -> dict[str, Any]:
     cap = job.max_msgs or sys.maxsize
-    cpu_start = time.process_time()
+    meter = CpuMeter()
     t_start = t_last = now()
     end = t_start + job.duration
     sent = min(job.window, cap)
@@ -372,12 +486,10 @@ def _round_trips(sock: socket.socket, job: Job, request: bytes) -> dict[str, Any
                 sent += more
         if out:
             sock.sendall(out)
-    cpu = time.process_time() - cpu_start
     return {
         "sent": sent,
         "received": received,
         "t_start": t_start,
         "t_last": t_last,
-        "cpu_s": cpu,
-        "busy": cpu / (t_last - t_start) if t_last > t_start else 0.0,
+        **meter.report(t_last - t_start),
     }

@@ -80,6 +80,7 @@ class Settings:
     window: int = 64
     idle: float = 2.0
     timeout: float = 60.0
+    verify: bool = False
 
 
 @dataclass
@@ -173,24 +174,26 @@ class WorkerGroup:
         self.status.cancel_join_thread()
 
 
-def machine_cpu_seconds() -> float | None:
-    """CPU seconds the machine's processes have used so far (user + nice + system), or None.
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat, or None.
 
-    Interrupt and softirq time (much of the loopback TCP work) belongs to no process, so it
-    is left out; it would otherwise look like interference.
+    busy = user + nice + system + irq + softirq (loopback TCP work is largely softirq time,
+    which the kernel also charges to the processes that caused it); steal = time the
+    hypervisor gave to other guests.
     """
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     except OSError:
         return None
-    user, nice, system = map(int, fields[1:4])
-    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 @dataclass(frozen=True)
 class _CpuMark:
     wall: float
-    machine: float | None
+    machine: tuple[float, float] | None
     server: float | None
 
 
@@ -206,23 +209,27 @@ class CpuWindow:
         self.marks.append(_CpuMark(now(), machine_cpu_seconds(), self.server_cpu()))
 
     def report(self, result: RunResult, workers_cpu: float, units: int) -> None:
-        """Add the server's CPU (total, per message) and everybody else's to ``result``."""
+        """Add the server's CPU (total, per message) and the disturbance figures to ``result``.
+
+        ``other_cores``: CPU used by processes that are neither the server nor our workers,
+        per second of the window (accounting differences make it accurate to ~0.15 only);
+        ``steal_cores``: CPU taken by the hypervisor, per second. Both should be ~0.
+        """
         if len(self.marks) != 2:
             return
         first, last = self.marks
         if first.server is None or last.server is None:
             return
-        if first.machine is None or last.machine is None:
-            return
         server = last.server - first.server
-        machine = last.machine - first.machine
         result.details["server_cpu_s"] = server
         if units:
             result.details["server_cpu_us_per_msg"] = server / units * 1e6
-        # CPU of processes that are neither the server nor our workers: interference.
-        other = max(0.0, machine - server - workers_cpu)
-        result.details["other_cpu_s"] = other
-        result.details["other_cores"] = other / max(last.wall - first.wall, 1e-9)
+        if first.machine is None or last.machine is None:
+            return
+        wall = max(last.wall - first.wall, 1e-9)
+        busy = last.machine[0] - first.machine[0]
+        result.details["other_cores"] = max(0.0, busy - server - workers_cpu) / wall
+        result.details["steal_cores"] = (last.machine[1] - first.machine[1]) / wall
 
 
 def run(
@@ -263,6 +270,7 @@ def _job(scenario: Scenario, port: int, size: int, settings: Settings, window: i
         max_msgs=settings.max_msgs,
         queue_group="workers" if scenario.queue else "",
         window=window,
+        verify=settings.verify,
     )
 
 
@@ -332,12 +340,14 @@ def _reduce_stream(
     result.sent = sent
     result.details["publish_rate"] = sent / (t_pong - t_start)
     result.details["pub_busy"] = max(p["busy"] for p in pubs)
+    result.details["pub_runq"] = max(p["runq"] for p in pubs)
     if not subs:
         result.rate = sent / (t_pong - t_start)
         return
     received = [s["received"] for s in subs]
     result.received = sum(received)
     result.details["sub_busy"] = max(s["busy"] for s in subs)
+    result.details["sub_runq"] = max(s["runq"] for s in subs)
     if scenario.queue:
         result.expected = sent
         result.lost = max(0, sent - result.received)
@@ -384,8 +394,9 @@ def _run_reqrep(
     result.lost = req["sent"] - req["received"]
     result.details["window"] = outstanding
     result.details["answered"] = resp["answered"]
-    result.details["req_busy"] = req["busy"]
-    result.details["resp_busy"] = resp["busy"]
+    for role, usage in (("req", req), ("resp", resp)):
+        result.details[f"{role}_busy"] = usage["busy"]
+        result.details[f"{role}_runq"] = usage["runq"]
     elapsed = req["t_last"] - req["t_start"]
     result.rate = req["received"] / elapsed if elapsed > 0 else None
     window.report(result, req["cpu_s"] + resp["cpu_s"], req["received"])
