@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 READY_TIMEOUT = 15.0
 LISTEN_RE = re.compile(r"Listening for client connections on (\S+):(\d+)")
@@ -53,7 +54,29 @@ def server_command(kind: str) -> list[str]:
     return [binary]
 
 
-class ServerProcess:
+class _Server:
+    """What both kinds of test server share: a context manager with a URL."""
+
+    port: int
+
+    def start(self, timeout: float = READY_TIMEOUT) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+class ServerProcess(_Server):
     """A server started as a subprocess, ready once its log says so."""
 
     def __init__(self, kind: str = "pynats", args: Sequence[str] = (),
@@ -69,7 +92,7 @@ class ServerProcess:
         self._reader: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self, timeout: float = READY_TIMEOUT) -> ServerProcess:
+    def start(self, timeout: float = READY_TIMEOUT) -> Self:
         argv = [*server_command(self.kind), "-a", "127.0.0.1", "-p", "-1", *self.args]
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(
@@ -132,15 +155,6 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(5)
 
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
 
 
 class RawClient:
@@ -254,7 +268,7 @@ def write_conf(path: Path, options: dict[str, object]) -> Path:
     return path
 
 
-class InProcessServer:
+class InProcessServer(_Server):
     """A pynats Server running on its own event loop in a background thread."""
 
     def __init__(self, **options: object):
@@ -267,7 +281,7 @@ class InProcessServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self, timeout: float = READY_TIMEOUT) -> InProcessServer:
+    def start(self, timeout: float = READY_TIMEOUT) -> Self:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -329,15 +343,6 @@ class InProcessServer:
         fut.result(10)
         self._thread.join(10)
 
-    def __enter__(self) -> InProcessServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
 
 
 def start_server(kind: str, tmp_path: Path, **options: object) -> ServerProcess | InProcessServer:

@@ -243,3 +243,34 @@ def test_valid_prefix_then_garbage(ops_in: list[ops.Op], garbage: bytes) -> None
     except ProtocolError as exc:
         split = type(exc)
     assert whole == split
+
+
+server_ops = st.one_of(
+    st.builds(ops.Msg, subjects, sids, st.one_of(st.just(b""), subjects), payloads),
+    st.builds(ops.HMsg, subjects, sids, st.one_of(st.just(b""), subjects),
+              st.just(b"NATS/1.0 503\r\n\r\n"), payloads),
+    st.builds(ops.Err, st.sampled_from(["Stale Connection", "Invalid Subject"])),
+    st.just(ops.PING),
+)
+
+
+def encode_server_op(op: ops.Op) -> bytes:
+    match op:
+        case ops.Msg(subject, sid, reply, payload):
+            return encode.encode_msg(subject, sid, payload, reply)
+        case ops.HMsg(subject, sid, reply, headers, payload):
+            return encode.encode_hmsg(subject, sid, headers, payload, reply)
+        case ops.Err(text):
+            return encode.encode_err(text)
+        case ops.Ping():
+            return encode.PING
+    raise AssertionError(op)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(server_ops, max_size=10), st.lists(st.integers(0, 2000), max_size=6))
+def test_server_encoders_parse_back_on_the_client(ops_in: list[ops.Op],
+                                                   cuts: list[int]) -> None:
+    data = b"".join(encode_server_op(op) for op in ops_in)
+    cuts = [c for c in cuts if c <= len(data)]
+    assert feed_split(Parser(Role.CLIENT), data, cuts) == ops_in

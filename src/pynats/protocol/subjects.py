@@ -11,7 +11,6 @@ from typing import Final
 
 PWC: Final = b"*"
 FWC: Final = b">"
-_WHITESPACE: Final = frozenset(b" \t\r\n\x0b\x0c")
 
 
 def is_valid_subscription(subject: bytes) -> bool:
@@ -34,15 +33,6 @@ def is_valid_literal(subject: bytes) -> bool:
     return all(token and token not in (PWC, FWC) for token in subject.split(b"."))
 
 
-def is_valid_subject(subject: bytes) -> bool:
-    """Full validity: a valid subscription subject with no whitespace."""
-    return is_valid_subscription(subject) and not any(b in _WHITESPACE for b in subject)
-
-
-def has_wildcard(subject: bytes) -> bool:
-    return any(t in (PWC, FWC) for t in subject.split(b"."))
-
-
 def matches(pattern: bytes, subject: bytes) -> bool:
     """Whether a publish to ``subject`` reaches a subscription on ``pattern``."""
     pt = pattern.split(b".")
@@ -60,9 +50,7 @@ def matches(pattern: bytes, subject: bytes) -> bool:
 __all__ = [
     "FWC",
     "PWC",
-    "has_wildcard",
     "is_valid_literal",
-    "is_valid_subject",
     "is_valid_subscription",
     "matches",
 ]

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import secrets
 import socket
 import sys
@@ -182,7 +183,7 @@ class Server:
         self.log.notice(f"Closing {len(clients)} existing clients")
         for session in clients:
             session.conn.close("Server Shutdown")
-            await asyncio.sleep(pause * (0.5 + 0.5 * _unit_random()))
+            await asyncio.sleep(pause * (0.5 + 0.5 * random.random()))
         await self.shutdown()
 
     # -- clients -------------------------------------------------------------------------
@@ -266,10 +267,6 @@ def _hosts(host: str) -> list[str]:
     with contextlib.suppress(OSError):
         found = socket.gethostbyname_ex(socket.gethostname())[2]
     return list(dict.fromkeys(["127.0.0.1", *found]))
-
-
-def _unit_random() -> float:
-    return secrets.randbelow(1_000_000) / 1_000_000
 
 
 __all__ = ["Server", "ServerStats", "new_server_id"]

@@ -80,6 +80,9 @@ class SubjectIndex(Generic[S]):
         self.count = 0
         self.inserts = 0
         self.removes = 0
+        #: Lookups that missed the cache. Hits are not counted: the router reads
+        #: ``cache`` without calling :meth:`match` (one call less per message), and the
+        #: lookups are known anyway (one per published message).
         self.misses = 0
 
     # -- changes -----------------------------------------------------------------------
@@ -185,10 +188,6 @@ class SubjectIndex(Generic[S]):
             else:
                 self._collect(child, tokens, i + 1, plain, groups)
 
-    def has_interest(self, subject: bytes) -> bool:
-        result = self.match(subject)
-        return bool(result.plain or result.queues)
-
     def all(self) -> list[S]:
         """Every subscription in the index (for monitoring)."""
         out: list[S] = []
@@ -204,15 +203,6 @@ class SubjectIndex(Generic[S]):
     @property
     def cache_size(self) -> int:
         return len(self.cache)
-
-    def cache_hit_rate(self, lookups: int) -> float:
-        """Share of ``lookups`` answered from the cache.
-
-        The router reads the cache without calling :meth:`match` (one call less per
-        message), so only misses are counted here; the caller knows the lookups (one
-        per published message).
-        """
-        return max(lookups - self.misses, 0) / lookups if lookups else 0.0
 
 
 def _gather(node: _Node[S], plain: list[S], groups: dict[bytes, list[S]]) -> None:
