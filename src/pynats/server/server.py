@@ -89,6 +89,10 @@ class Server:
             maxlen=max(options.max_closed_clients, 0))
         self.stats = ServerStats()
         self.start_time = time.time()
+        #: ``sha256:<hex>`` of the configuration file in force ("" without one).
+        self.config_digest = ""
+        #: Wall-clock time the configuration was (re)loaded.
+        self.config_load_time = self.start_time
         self.lame_duck_mode = False
         self.client_port = 0
         self.http_port = 0
