@@ -1,7 +1,10 @@
 """``pynats-server``: start a server from nats-server's command line.
 
-Parses the flags (``flags.py``), then runs the server on an event loop (uvloop when it
-is installed, through ``asyncio.Runner(loop_factory=...)``) until a signal stops it.
+Parses the flags (``flags.py``), loads the configuration file if one is given
+(``config/load.py``; the flags override it), then runs the server on an event loop
+(uvloop when it is installed, through ``asyncio.Runner(loop_factory=...)``) until a
+signal stops it. ``-t`` checks the file and exits; ``-sl`` sends a command to a running
+server and exits (``signal_cmd.py``).
 Signals, as nats-server (SERVER.md section 4): SIGINT and SIGTERM shut down (SIGTERM is
 ignored in lame duck mode, which ends on its own), SIGUSR2 enters lame duck mode,
 SIGUSR1 reopens the log file, SIGHUP reloads the configuration file. Every signal is
@@ -17,9 +20,11 @@ from collections.abc import Callable, Sequence
 
 from pynats import SERVER_VERSION, __version__
 from pynats.errors import ConfigError
+from pynats.server.config.load import load_file, resolve
 from pynats.server.flags import FlagError, parse_args, usage
 from pynats.server.log import Logger
 from pynats.server.monitor.http import MonitorStartError
+from pynats.server.reload import reload
 from pynats.server.server import Server
 
 _SIGNAL_NAMES = {
@@ -47,15 +52,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd.action == "help":
         print(usage())
         return 0
-    opts = cmd.options
-    log = Logger(debug=opts.debug, trace=opts.trace, logtime=opts.logtime,
-                 utc=opts.logtime_utc, path=opts.log_file)
-    if opts.config_file:
-        log.fatal(f"error parsing configuration file {opts.config_file}: configuration files "
-                  "are not supported by this version of pynats-server")
+    if cmd.signal:
+        from pynats.server.signal_cmd import run_signal_command
+
+        return run_signal_command(cmd.signal)
+    if cmd.check_config:
+        return check_config(cmd.options.config_file)
+    try:
+        opts, loaded = resolve(cmd.options, cmd.explicit)
+    except ConfigError as exc:
+        print(f"nats-server: {exc}", file=sys.stderr)
         return 1
+    if loaded is not None and loaded.warnings:
+        print("\n".join(loaded.warnings), file=sys.stderr)
+    log = Logger.from_options(opts)
+    server = Server(opts, log, config=loaded, explicit=cmd.explicit)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(Server(opts, log), log))
+        return runner.run(_serve(server, log))
+
+
+def check_config(path: str) -> int:
+    """``-t``: report whether ``path`` loads, as nats-server does; returns the exit code.
+
+    Unlike a start, warnings fail the check, and the start-up validation of the
+    resulting options (``max_payload`` against ``max_pending``...) is not run.
+    """
+    if not path:
+        print("nats-server: must specify [-c, --config] option to check configuration "
+              "file syntax", file=sys.stderr)
+        return 1
+    try:
+        loaded = load_file(path)
+    except ConfigError as exc:
+        print(f"nats-server: {exc}", file=sys.stderr)
+        return 1
+    if loaded.warnings:
+        print("nats-server: " + "\n".join(loaded.warnings), file=sys.stderr)
+        return 1
+    print(f"nats-server: configuration file {path} is valid ({loaded.digest})",
+          file=sys.stderr)
+    return 0
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -68,6 +104,11 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _serve(server: Server, log: Logger) -> int:
+    # Signals are handled from before the listeners open: a supervisor that sends
+    # SIGHUP as soon as it reads "Server is ready" must get a reload, not a dead server.
+    loop = server.loop = asyncio.get_running_loop()
+    for sig in _SIGNAL_NAMES:
+        loop.add_signal_handler(sig, handle_signal, server, sig)
     try:
         await server.start()
     except MonitorStartError as exc:
@@ -79,9 +120,6 @@ async def _serve(server: Server, log: Logger) -> int:
         log.fatal(f"Error listening on port: {opts.host}:{opts.port}, {exc.strerror or exc}")
         await server.shutdown()
         return 1
-    loop = asyncio.get_running_loop()
-    for sig in _SIGNAL_NAMES:
-        loop.add_signal_handler(sig, handle_signal, server, sig)
     await server.wait_closed()
     return 0
 
@@ -97,8 +135,10 @@ def handle_signal(server: Server, sig: signal.Signals) -> None:
     elif sig == signal.SIGUSR1:
         log.reopen()
     elif sig == signal.SIGHUP:
-        log.error("Failed to reload server configuration: can only reload config when a "
-                  "file is provided using -c or --config")
+        try:
+            reload(server)
+        except ConfigError as exc:
+            log.error(f"Failed to reload server configuration: {exc}")
 
 
-__all__ = ["handle_signal", "main"]
+__all__ = ["check_config", "handle_signal", "main"]

@@ -41,14 +41,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pynats.errors import ConfigError
+from pynats.server.config.load import UNSUPPORTED
 from pynats.server.config.options import ServerOptions
 from pynats.server.log import go_quote
 
-Kind = Literal["str", "int", "bool", "late", "action"]
+Kind = Literal["str", "int", "bool", "late", "action", "meta"]
 Action = Literal["run", "version", "help"]
 
 #: The warning added (once) when a JetStream flag is given.
-JETSTREAM_WARNING = "JetStream is not supported by this server, ignoring"
+JETSTREAM_WARNING = UNSUPPORTED["jetstream"]
 
 #: Help sections in the order nats-server prints them; empty ones are skipped.
 SECTIONS = (
@@ -69,6 +70,8 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 #: Column where a help line's description starts (nats-server's layout).
 _HELP_COLUMN = 37
+#: Short names nats-server's help writes without a space after the comma (-ms,--https_port).
+_TIGHT_HELP = frozenset({"-ms", "-sl"})
 
 
 class FlagError(ConfigError):
@@ -88,7 +91,9 @@ class Flag:
             either dash form is accepted for each.
         kind: ``str``/``int``/``bool`` set ``fields`` directly; ``late`` is a boolean
             applied after all other flags to every field; ``action`` selects
-            :attr:`CommandLine.action` (``fields`` holds the action name).
+            :attr:`CommandLine.action` (``fields`` holds the action name); ``meta``
+            sets the :class:`CommandLine` attribute named in ``fields`` to the flag's
+            string value (``-sl``) or to true (``-t``, which takes no value).
         fields: ServerOptions fields written (or the action for ``action``).
         section: Help section (one of :data:`SECTIONS`).
         text: Help text.
@@ -101,6 +106,11 @@ class Flag:
     section: str
     text: str
     arg: str = ""
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the flag needs a value (``-p 4222``) rather than being a switch."""
+        return self.kind in ("str", "int") or self.fields == ("signal",)
 
 
 def _f(names: str, kind: Kind, fields: str, section: str, text: str, arg: str = "") -> Flag:
@@ -118,7 +128,13 @@ FLAGS: tuple[Flag, ...] = (
        "<server_name>"),
     _f("-P --pid", "str", "pid_file", _SRV, "File to store PID", "<file>"),
     _f("-m --http_port", "int", "http_port", _SRV, "Use port for http monitoring", "<port>"),
+    _f("-ms --https_port", "int", "https_port", _SRV, "Use port for https monitoring",
+       "<port>"),
     _f("-c --config", "str", "config_file", _SRV, "Configuration file", "<file>"),
+    _f("-t", "meta", "check_config", _SRV, "Test configuration and exit"),
+    _f("-sl --signal", "meta", "signal", _SRV,
+       "Send signal to nats-server process (ldm, stop, quit, term, reopen, reload)",
+       "<signal>[=<pid>]"),
     _f("--client_advertise", "str", "client_advertise", _SRV,
        "Client URL to advertise to other servers", "<string>"),
     _f("--ports_file_dir", "str", "ports_file_dir", _SRV,
@@ -128,11 +144,18 @@ FLAGS: tuple[Flag, ...] = (
     _f("-T --logtime", "bool", "logtime", _LOG, "Timestamp log entries (default: true)"),
     _f("--logtime_utc", "bool", "logtime_utc", _LOG,
        "Timestamps in UTC instead of local timezone (default: false)"),
+    _f("-s --syslog", "bool", "syslog", _LOG, "Log to syslog or windows event log"),
+    _f("-r --remote_syslog", "str", "remote_syslog", _LOG,
+       "Syslog server addr (udp://localhost:514)", "<addr>"),
     _f("-D --debug", "bool", "debug", _LOG, "Enable debugging output"),
     _f("-V --trace", "bool", "trace", _LOG, "Trace the raw protocol"),
     _f("-VV", "late", "trace", _LOG, "Verbose trace (same as -V here)"),
     _f("-DV", "late", "debug trace", _LOG, "Debug and trace"),
     _f("-DVV", "late", "debug trace", _LOG, "Debug and verbose trace (same as -DV here)"),
+    _f("--log_size_limit", "int", "log_size_limit", _LOG,
+       "Logfile size limit (default: auto)", "<limit>"),
+    _f("--max_traced_msg_len", "int", "max_traced_msg_len", _LOG,
+       "Maximum printable length for traced messages (default: unlimited)", "<len>"),
     _f("-js --jetstream", "bool", "jetstream", _JS, "Accepted, but JetStream is not supported"),
     _f("-sd --store_dir", "str", "store_dir", _JS, "Accepted, but JetStream is not supported",
        "<dir>"),
@@ -153,12 +176,16 @@ class CommandLine:
             can override a configuration file loaded later.
         action: ``run``, or ``version``/``help`` when the server should print and exit.
         warnings: Messages to log as warnings at start-up.
+        check_config: ``-t``: check the configuration file and exit.
+        signal: ``-sl``: the command to send to a running server (``reload=<pid>``...).
     """
 
     options: ServerOptions
     explicit: frozenset[str]
     action: Action
     warnings: tuple[str, ...]
+    check_config: bool = False
+    signal: str = ""
 
 
 @dataclass(slots=True)
@@ -169,6 +196,7 @@ class _State:
     late: dict[str, bool] = dataclasses.field(default_factory=dict)
     actions: dict[str, bool] = dataclasses.field(default_factory=dict)
     explicit: set[str] = dataclasses.field(default_factory=set)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str]) -> CommandLine:
@@ -189,7 +217,9 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
     _apply_late(state)
     options = dataclasses.replace(ServerOptions(), **state.values)
     action = _action(state.actions, rest)
-    return CommandLine(options, frozenset(state.explicit), action, _warnings(options))
+    return CommandLine(options, frozenset(state.explicit), action, _warnings(options),
+                       check_config=bool(state.meta.get("check_config")),
+                       signal=str(state.meta.get("signal", "")))
 
 
 def _parse_flags(args: list[str], state: _State) -> list[str]:
@@ -205,7 +235,7 @@ def _parse_flags(args: list[str], state: _State) -> list[str]:
         flag = _BY_NAME.get(name)
         if flag is None:
             raise FlagError(f"flag provided but not defined: -{name}")
-        if value is None and flag.kind in ("str", "int"):
+        if value is None and flag.takes_value:
             value = _take_value(args, name)
         _set(state, flag, name, value)
     return args
@@ -229,6 +259,10 @@ def _take_value(args: list[str], name: str) -> str:
 
 def _set(state: _State, flag: Flag, name: str, value: str | None) -> None:
     """Record one occurrence of ``flag`` (written as ``name``) with its raw value."""
+    if flag.kind == "meta":
+        state.meta[flag.fields[0]] = value if flag.fields == ("signal",) else (
+            True if value is None else _convert_bool(value, name))
+        return
     if flag.kind == "str":
         converted: object = value
     elif flag.kind == "int":
@@ -383,7 +417,8 @@ def _help_lines(flag: Flag) -> Iterator[str]:
     spelled = list(flag.names)
     arg = f" {flag.arg}" if flag.arg else ""
     indent = " " * (8 if spelled[0].startswith("--") else 4)
-    left = indent + ", ".join(spelled) + arg
+    first_sep = "," if spelled[0] in _TIGHT_HELP else ", "
+    left = indent + first_sep.join(spelled[:2]) + "".join(", " + s for s in spelled[2:]) + arg
     if len(left) > _HELP_COLUMN - 2 and len(spelled) > 1:
         yield indent + ", ".join(spelled[:-1])
         left = " " * 8 + spelled[-1] + arg

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ``Server(options)`` is inert until ``await start()``, which does what nats-server's
 ``Start`` does, in its order: log the banner, start the monitoring listener (if
-``http_port``), open the client listener, write the PID and ports files, then log
+``http_port`` or ``https_port``), open the client listener, write the PID and ports files, then log
 ``Server is ready``. From then on the event loop drives everything through
 :class:`~pynats.server.connection.Connection` callbacks; the server itself owns only
 the registry of clients, the subscription index and router they share, and counters.
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pynats import SERVER_VERSION
+from pynats.server.config.load import UNSUPPORTED, LoadedConfig
 from pynats.server.config.options import ServerOptions
 from pynats.server.connection import Connection
 from pynats.server.log import Logger, host_port
@@ -46,6 +47,8 @@ _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 #: Shortest pause between two closes in lame duck mode, and the longest.
 LDM_MIN_PAUSE = 0.001
 LDM_MAX_PAUSE = 1.0
+#: Logged at start-up when JetStream is asked for (it is out of scope).
+JETSTREAM_WARNING = UNSUPPORTED["jetstream"]
 
 
 def new_server_id() -> str:
@@ -74,8 +77,13 @@ class Server:
         log: where log lines go; by default a Logger built from the options.
     """
 
-    def __init__(self, options: ServerOptions, log: Logger | None = None):
+    def __init__(self, options: ServerOptions, log: Logger | None = None, *,
+                 config: LoadedConfig | None = None,
+                 explicit: frozenset[str] = frozenset()):
         self.options = options
+        #: The command line's options and the fields it set: laid over the file again
+        #: on every reload, so that flags keep overriding the file.
+        self.flag_overrides: tuple[ServerOptions, frozenset[str]] = (options, explicit)
         self.log = log or Logger(debug=options.debug, trace=options.trace,
                                  logtime=options.logtime, utc=options.logtime_utc,
                                  path=options.log_file)
@@ -90,11 +98,13 @@ class Server:
         self.stats = ServerStats()
         self.start_time = time.time()
         #: ``sha256:<hex>`` of the configuration file in force ("" without one).
-        self.config_digest = ""
+        self.config_digest = config.digest if config else ""
+        self._notices = config.notices if config else ()
         #: Wall-clock time the configuration was (re)loaded.
         self.config_load_time = self.start_time
         self.lame_duck_mode = False
         self.client_port = 0
+        #: The bound monitoring port (HTTP or HTTPS), 0 without monitoring.
         self.http_port = 0
         self.loop: asyncio.AbstractEventLoop  # bound in start()
         self._next_cid = 0
@@ -110,7 +120,7 @@ class Server:
         """Open the listeners and log ``Server is ready``."""
         self.loop = asyncio.get_running_loop()
         self._banner()
-        if self.options.http_port:
+        if self.options.http_port or self.options.https_port:
             from pynats.server.monitor.http import start_monitor
 
             self._monitor = await start_monitor(self)
@@ -132,8 +142,14 @@ class Server:
         self.log.notice("  Git:      [not set]")
         self.log.notice(f"  Name:     {self.server_name}")
         self.log.notice(f"  ID:       {self.server_id}")
-        if opts.jetstream or opts.store_dir:
-            self.log.warn("JetStream is not supported by this server, ignoring")
+        if opts.config_file:
+            self.log.notice(f"Using configuration file: {opts.config_file} "
+                            f"({self.config_digest})")
+        notices = list(self._notices)
+        if (opts.jetstream or opts.store_dir) and JETSTREAM_WARNING not in notices:
+            notices.insert(0, JETSTREAM_WARNING)
+        for notice in notices:
+            self.log.warn(notice)
 
     async def wait_closed(self) -> None:
         """Return once the server has shut down."""
@@ -241,6 +257,16 @@ class Server:
         return self.loop.time()
 
     # -- files ---------------------------------------------------------------------------
+    def write_process_files(self, old: ServerOptions) -> None:
+        """Rewrite the PID and ports files after a reload changed where they go."""
+        if old.pid_file != self.options.pid_file:
+            self._write_pid_file()
+        if old.ports_file_dir != self.options.ports_file_dir:
+            if self._ports_file is not None:
+                self._ports_file.unlink(missing_ok=True)
+                self._ports_file = None
+            self._write_ports_file()
+
     def _write_pid_file(self) -> None:
         if self.options.pid_file:
             Path(self.options.pid_file).write_text(str(os.getpid()))
@@ -256,7 +282,8 @@ class Server:
             "nats": [f"nats://{host_port(h, self.client_port)}" for h in _hosts(self.options.host)],
         }
         if self.http_port:
-            ports["monitoring"] = [f"http://{host_port(h, self.http_port)}"
+            scheme = "http" if self.options.http_port else "https"
+            ports["monitoring"] = [f"{scheme}://{host_port(h, self.http_port)}"
                                    for h in _hosts(self.options.http_host or self.options.host)]
         path = Path(directory) / f"{exe}_{os.getpid()}.ports"
         path.write_text(json.dumps(ports))

@@ -318,6 +318,11 @@ class ClientSession:
             self._ping_sent_at = 0.0
 
     # -- keepalive -----------------------------------------------------------------------
+    def rearm_ping(self) -> None:
+        """Restart the ping timer with the current ``ping_interval`` (config reload)."""
+        if self._ping_timer is not None:
+            self._arm_ping(self.server.options.ping_interval)
+
     def _arm_ping(self, delay: float) -> None:
         if self._ping_timer is not None:
             self._ping_timer.cancel()

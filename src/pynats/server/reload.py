@@ -1,0 +1,216 @@
+"""Configuration reload (SIGHUP), as nats-server's ``Reload()`` does it.
+
+Theory of operation
+-------------------
+:func:`reload` re-reads the configuration file the server started with, lays the same
+command-line flags over it (flags still win), validates the result, and compares it
+field by field with the options in force (:func:`diff`). If any changed field is not
+reloadable, the whole reload is refused with nats-server's message
+``config reload not supported for <Field>: old=<v>, new=<v>`` and nothing changes.
+Otherwise the new :class:`ServerOptions` is swapped in and each change is applied to
+what is already running (:func:`apply`):
+
+* logging options go to the logger, which reopens its sinks;
+* ``max_payload`` and ``max_control_line`` change the limits of every open
+  connection's parser (new clients get them from INFO as usual);
+* ``max_connections`` below the current count closes the newest clients with
+  ``maximum connections exceeded``;
+* ``ping_interval`` re-arms every client's ping timer;
+* ``pid_file`` and ``ports_file_dir`` rewrite the files;
+* authorization, accounts and routes are handed to hooks (``on_auth_reload``,
+  ``on_routes_reload``) the server may define; options that nothing reads live are
+  simply in force for the next reader, because everything reads ``server.options``.
+
+Each change is logged ``Reloaded: <option> = <value>``, then ``Reloaded server
+configuration (<digest>)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pynats.errors import ConfigError
+from pynats.server.config.load import load_file, merge, validate
+from pynats.server.config.options import ClusterOptions, ServerOptions
+from pynats.server.config.values import format_duration
+
+if TYPE_CHECKING:
+    from pynats.server.server import Server
+
+#: Top-level fields that may change on reload (SERVER.md section 5).
+RELOADABLE = frozenset({
+    "client_advertise", "server_tags", "max_payload", "max_control_line", "max_connections",
+    "ping_interval", "ping_max", "write_deadline", "auth_timeout", "no_fast_producer_stall",
+    "connect_error_reports", "reconnect_error_reports", "debug", "trace", "trace_verbose",
+    "trace_headers", "max_traced_msg_len", "logtime", "logtime_utc", "log_file",
+    "log_size_limit", "log_max_num", "log_format", "syslog", "remote_syslog", "pid_file",
+    "ports_file_dir", "authorization", "no_auth_user", "accounts", "system_account",
+    "mappings", "tls", "resolver_preload",
+})
+#: ``cluster`` fields that may change on reload; any other cluster change is refused.
+CLUSTER_RELOADABLE = frozenset({"routes", "permissions", "ping_interval", "ping_max",
+                                "write_deadline", "no_advertise"})
+_LOGGING = frozenset({"debug", "trace", "trace_verbose", "trace_headers", "logtime",
+                      "logtime_utc", "log_file", "log_size_limit", "log_max_num",
+                      "log_format", "syslog", "remote_syslog", "max_traced_msg_len"})
+_DURATIONS = frozenset({"ping_interval", "write_deadline", "lame_duck_duration",
+                        "lame_duck_grace_period"})
+#: nats-server's Go field names, for the "not supported" message.
+_GO_NAMES = {
+    "host": "Host", "port": "Port", "server_name": "ServerName", "http_host": "HTTPHost",
+    "http_port": "HTTPPort", "https_port": "HTTPSPort", "http_base_path": "HTTPBasePath",
+    "max_pending": "MaxPending", "max_subscriptions": "MaxSubs",
+    "max_sub_tokens": "MaxSubTokens", "no_header_support": "NoHeaderSupport",
+    "max_closed_clients": "MaxClosedClients", "disable_sublist_cache": "NoSublistCache",
+    "lame_duck_duration": "LameDuckDuration", "lame_duck_grace_period": "LameDuckGracePeriod",
+    "jetstream": "JetStream", "store_dir": "StoreDir", "websocket": "Websocket",
+    "trusted_keys": "TrustedKeys", "operators": "TrustedOperators",
+    "resolver": "AccountResolver", "allow_non_tls": "AllowNonTLS",
+    "no_system_account": "NoSystemAccount",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One option whose value differs between the running and the reloaded config."""
+
+    name: str
+    old: Any
+    new: Any
+
+    @property
+    def reloadable(self) -> bool:
+        """Whether nats-server would apply this change without a restart."""
+        if self.name.startswith("cluster."):
+            return self.name.removeprefix("cluster.") in CLUSTER_RELOADABLE
+        return self.name in RELOADABLE
+
+    def refusal(self) -> str:
+        """nats-server's message when the change cannot be applied live."""
+        duration = self.name in _DURATIONS
+        return (f"config reload not supported for {_go_name(self.name)}: "
+                f"old={_show(self.old, duration=duration)}, "
+                f"new={_show(self.new, duration=duration)}")
+
+    def logged(self) -> str:
+        """The ``Reloaded: ...`` line for an applied change."""
+        if self.name in ("authorization", "accounts"):
+            return "authorization users" if self.name == "authorization" else "accounts"
+        return f"{self.name} = {_show(self.new, duration=self.name in _DURATIONS)}"
+
+
+def diff(old: ServerOptions, new: ServerOptions) -> list[Change]:
+    """The fields that differ, in declaration order; ``cluster`` compared per field."""
+    changes: list[Change] = []
+    for field in dataclasses.fields(ServerOptions):
+        name = field.name
+        before, after = getattr(old, name), getattr(new, name)
+        if before == after or name == "config_file":
+            continue
+        if name == "cluster":
+            changes.extend(_cluster_diff(before, after))
+        else:
+            changes.append(Change(name, before, after))
+    return changes
+
+
+def _cluster_diff(old: ClusterOptions, new: ClusterOptions) -> Iterable[Change]:
+    for field in dataclasses.fields(ClusterOptions):
+        before, after = getattr(old, field.name), getattr(new, field.name)
+        if before != after:
+            yield Change(f"cluster.{field.name}", before, after)
+
+
+def reload(server: Server) -> list[Change]:
+    """Reload the server's configuration file; returns the changes applied.
+
+    Raises:
+        ConfigError: no file, a bad file, or a change that needs a restart; the
+            running configuration is untouched.
+    """
+    path = server.options.config_file
+    if not path:
+        raise ConfigError("can only reload config when a file is provided using -c or "
+                          "--config")
+    loaded = load_file(path)
+    flags, explicit = server.flag_overrides
+    new = merge(loaded.options, flags, explicit)
+    validate(new)
+    changes = diff(server.options, new)
+    refused = [change for change in changes if not change.reloadable]
+    if refused:
+        raise ConfigError(refused[0].refusal())
+    old = server.options
+    server.options = new
+    apply(server, old, changes)
+    server.config_digest = loaded.digest
+    server.config_load_time = time.time()
+    for change in changes:
+        server.log.notice(f"Reloaded: {change.logged()}")
+    server.log.notice(f"Reloaded server configuration ({loaded.digest})")
+    return changes
+
+
+def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
+    """Make the running server follow ``changes`` (``server.options`` is already new)."""
+    names = {change.name for change in changes}
+    opts = server.options
+    if names & _LOGGING:
+        server.log.apply(opts)
+    if names & {"max_payload", "max_control_line"}:
+        for session in list(server.clients.values()):
+            session.conn.parser.max_payload = opts.max_payload
+            session.conn.parser.max_control_line = opts.max_control_line
+    if "max_connections" in names:
+        _enforce_max_connections(server, opts.max_connections)
+    if "ping_interval" in names:
+        for session in list(server.clients.values()):
+            session.rearm_ping()
+    if "pid_file" in names or "ports_file_dir" in names:
+        server.write_process_files(old)
+    if names & {"authorization", "no_auth_user", "accounts", "auth_timeout"}:
+        hook = getattr(server, "on_auth_reload", None)
+        if hook is not None:
+            hook()
+    if "cluster.routes" in names:
+        hook = getattr(server, "on_routes_reload", None)
+        if hook is not None:
+            hook(old.cluster.routes, opts.cluster.routes)
+
+
+def _enforce_max_connections(server: Server, limit: int) -> None:
+    """Close the newest clients beyond ``limit`` (negative: every client)."""
+    excess = len(server.clients) - max(limit, 0)
+    if excess <= 0:
+        return
+    for cid in sorted(server.clients, reverse=True)[:excess]:
+        session = server.clients[cid]
+        server.log.error(f"{session.describe()}maximum connections exceeded")
+        session.conn.close("Maximum Connections Exceeded", "maximum connections exceeded")
+
+
+def _go_name(name: str) -> str:
+    if name.startswith("cluster."):
+        return "Cluster." + _camel(name.removeprefix("cluster."))
+    return _GO_NAMES.get(name, _camel(name))
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _show(value: Any, *, duration: bool = False) -> str:
+    """A value as Go's ``%v`` prints it (durations as ``30s``)."""
+    if duration and isinstance(value, int | float):
+        return format_duration(float(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return "[" + " ".join(_show(item) for item in value) + "]"
+    return str(value)
