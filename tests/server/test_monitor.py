@@ -1,4 +1,4 @@
-"""Monitoring endpoints: /varz, /connz, /healthz and / of a real server process.
+"""Monitoring endpoints: /varz, /connz, /healthz, / and the HTTP layer of a real server.
 
 Servers run as processes with ``-m -1`` (monitor on a free port) and are queried with
 urllib, http.client or raw sockets. Traffic is made with raw NATS clients
@@ -13,12 +13,16 @@ against the reference itself: ``PYNATS_TEST_SERVER=nats-server pytest
 tests/server/test_monitor.py`` (tests of pynats-only choices are skipped then).
 
 The pure helpers behind the endpoints (Go duration and time formats, query decoding,
-HTTP head parsing) are tested directly at the end.
+HTTP head parsing) are tested directly at the end. The other endpoints, side by side
+with the reference, are in ``test_monitor_endpoints.py``; ``/subsz`` counters in
+``test_monitor_subsz.py``; HTTPS in ``test_monitor_https.py``; ``/metrics`` in
+``test_metrics.py``. Those modules import the helpers below.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import io
 import json
@@ -39,28 +43,25 @@ import pytest
 from harness import RawClient, ServerProcess, nats_server_binary
 from pynats.server.config.options import ServerOptions
 from pynats.server.log import Logger
-from pynats.server.monitor.http import (
-    HEAD_TIMEOUT,
-    BadRequest,
-    MonitorServer,
-    MonitorStartError,
-    clean_path,
-    go_json,
-    parse_head,
-    start_monitor,
-)
-from pynats.server.monitor.snapshots import (
+from pynats.server.monitor.connz import (
     DEFAULT_CONN_LIST_SIZE,
     ConnState,
     ConnzQuery,
-    CpuMeter,
-    HealthzQuery,
-    QueryError,
-    go_duration,
-    rfc3339,
-    rtt_string,
-    uptime,
+    subjects_collide,
 )
+from pynats.server.monitor.connz import connz as connz_builder
+from pynats.server.monitor.formats import QueryError, go_duration, rfc3339, rtt_string, uptime
+from pynats.server.monitor.healthz import HealthzQuery
+from pynats.server.monitor.http import (
+    HEAD_TIMEOUT,
+    LINGER_TIMEOUT,
+    MAX_HEAD_BYTES,
+    MonitorServer,
+    MonitorStartError,
+    start_monitor,
+)
+from pynats.server.monitor.httpwire import BadRequest, clean_path, go_json, parse_head
+from pynats.server.monitor.varz import CpuMeter
 from pynats.server.server import Server
 
 TIMEOUT = 5.0
@@ -76,9 +77,6 @@ VARZ_EXCLUDED = {
     # JetStream feature flags of nats-server >= 2.14; there is no JetStream here and
     # pynats advertises a 2.10 version.
     "feature_flags": "JetStream only",
-    # omitempty: pynats has no system account; nats-server with no_system_account
-    # leaves the key out too.
-    "system_account": "no system account",
 }
 
 RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
@@ -333,7 +331,7 @@ def test_varz_pynats_values(mon: ServerProcess) -> None:
     v = varz(mon)
     assert v["go"].startswith("python3.")
     assert v["gomaxprocs"] == 1
-    assert "system_account" not in v and "git_commit" not in v
+    assert v["system_account"] == "$SYS" and "git_commit" not in v
 
 
 def test_varz_counters_follow_traffic(fresh: ServerProcess) -> None:
@@ -538,6 +536,45 @@ def test_connz_closed_connections(fresh: ServerProcess) -> None:
         assert varz(fresh)["connections"] == 1
 
 
+async def test_connz_builder_filters_by_subject() -> None:
+    """``filter_subject`` (nats-server's $SYS connz option) keeps clients with interest."""
+    server, _ = quiet_server(port=-1)
+    await server.start()
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        for subject in (b"foo.bar", b"baz.>", b"other"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.client_port)
+            writers.append(writer)
+            await reader.readline()  # INFO
+            writer.write(b'CONNECT {"verbose":false}\r\nSUB ' + subject + b" 1\r\nPING\r\n")
+            await asyncio.wait_for(reader.readuntil(b"PONG\r\n"), TIMEOUT)
+
+        def listed(pattern: str) -> list[int]:
+            body = connz_builder(server, ConnzQuery(account="$G", filter_subject=pattern))
+            return [conn["cid"] for conn in body["connections"]]
+
+        assert listed("foo.*") == [1]
+        assert listed("baz.x.y") == [2]
+        assert listed("*.bar") == [1, 2]  # baz.bar reaches baz.> too
+        assert listed("other.*") == []
+        assert listed(">") == [1, 2, 3]
+        assert listed("nothing") == []
+    finally:
+        for writer in writers:
+            writer.close()
+        await server.shutdown()
+
+
+@pytest.mark.parametrize(("first", "second", "collide"), [
+    ("a.b", "a.b", True), ("a.*", "a.b", True), ("a.>", "a.b.c", True), ("a.>", "a", False),
+    ("*.b", "a.*", True), ("a.b", "a.c", False), ("a.b", "a.b.c", False), (">", "x", True),
+    ("a.*.c", "a.b.>", True), ("a.*", "b.>", False),
+])
+def test_subjects_collide(first: str, second: str, collide: bool) -> None:
+    assert subjects_collide(first, second) is collide
+    assert subjects_collide(second, first) is collide
+
+
 # -- /healthz, / and the HTTP layer ---------------------------------------------------------
 
 
@@ -659,6 +696,73 @@ def test_pipelined_requests_and_connection_close(mon: ServerProcess) -> None:
     assert one.startswith(b"HTTP/1.0 200 OK") and one.endswith(b'{"status":"ok"}')
 
 
+BODY_CASES = [
+    # A body over MAX_BODY_BYTES is not waited for: answered at once, then closed.
+    pytest.param(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nab",
+                 b"HTTP/1.1 200 OK", id="huge-body"),
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                 b"HTTP/1.1 400 Bad Request\r\n", id="bad-length"),
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                 b"Content-Length: 6\r\n\r\nabcdef", b"HTTP/1.1 400 Bad Request\r\n",
+                 id="conflicting-lengths"),
+    pytest.param(b"GET /" + b"a" * (MAX_HEAD_BYTES + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"HTTP/1.1 431 Request Header Fields Too Large", id="long-request-line",
+                 marks=pynats_only),  # nats-server reads request lines up to 1 MB
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 3000 + b"\r\n",
+                 b"HTTP/1.1 431 Request Header Fields Too Large", id="many-headers"),
+]
+
+
+@pytest.mark.parametrize(("data", "start"), BODY_CASES)
+def test_oversized_or_ambiguous_requests_are_refused_quickly(mon: ServerProcess, data: bytes,
+                                                             start: bytes) -> None:
+    began = time.monotonic()
+    out = raw_http(mon.http_port, data)
+    assert out.startswith(start), out[:200]
+    assert out.count(b"HTTP/1.1 ") == 1  # nothing after: the connection was closed
+    assert time.monotonic() - began < LINGER_TIMEOUT + 2
+
+
+@pynats_only  # nats-server decodes chunked bodies and keeps the connection
+def test_chunked_request_is_answered_then_closed(mon: ServerProcess) -> None:
+    """A chunked body is not decoded: the request is answered and the connection closed."""
+    data = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\nGET /varz HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = raw_http(mon.http_port, data)
+    assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b'{"status":"ok"}')
+    assert b"Connection: close" in out and out.count(b"HTTP/1.1 ") == 1
+
+
+def test_small_body_is_skipped_and_connection_reused(mon: ServerProcess) -> None:
+    data = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw_http(mon.http_port, data).count(b'{"status":"ok"}') == 2
+
+
+async def test_connections_over_the_limit_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pynats.server.monitor.http.MAX_CONNECTIONS", 2)
+    server, _ = quiet_server(http_port=-1)
+    monitor = await start_monitor(server)
+    opened: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(2):  # two idle keep-alive connections hold both slots
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.wait_for(reader.readuntil(b'"}'), TIMEOUT)
+            opened.append(writer)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+        opened.append(writer)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Closed unanswered; with the request unread the kernel may send a reset instead.
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    finally:
+        for writer in opened:
+            writer.close()
+        monitor.close()
+        await asyncio.wait_for(monitor.wait_closed(), TIMEOUT)
+
+
 # -- pure helpers -----------------------------------------------------------------------
 
 
@@ -707,9 +811,23 @@ def test_connz_query_defaults_and_normalisation() -> None:
     assert ConnzQuery.from_params({"limit": "+5"}).limit == 5
 
 
+@pytest.mark.parametrize(("query", "message"), [
+    (ConnzQuery(sort="bogus"), "invalid sorting option: bogus"),
+    (ConnzQuery(sort="reason"), "sort by reason only valid on closed connections"),
+    (ConnzQuery(sort="stop", state=ConnState.ALL), "sort by stop only valid on closed connections"),
+    (ConnzQuery(filter_subject="a.b"), "filter by subject only valid with account filtering"),
+])
+def test_connz_query_checks(query: ConnzQuery, message: str) -> None:
+    """Well-formed but unusable queries are refused by the builder (after counting)."""
+    with pytest.raises(QueryError) as caught:
+        query.check()
+    assert str(caught.value) == message
+    ConnzQuery(sort="stop", state=ConnState.CLOSED).check()
+    ConnzQuery(filter_subject=">").check()
+    ConnzQuery(filter_subject="a.*", account="$G").check()
+
+
 @pytest.mark.parametrize(("params", "message"), [
-    ({"sort": "bogus"}, "invalid sorting option: bogus"),
-    ({"sort": "reason"}, "sort by reason only valid on closed connections"),
     ({"state": "gone"}, "Error decoding state for gone"),
     ({"subs": "maybe"}, "Error decoding boolean for 'subs': strconv.ParseBool: "
                         'parsing "maybe": invalid syntax'),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness import RawClient, ServerProcess
+from harness import RawClient, ServerProcess, server_command
 
 KINDS = ["pynats", "nats-server"]
 
@@ -131,3 +133,39 @@ def test_reload_without_config_file_is_refused(kind: str) -> None:
     assert line is not None
     assert line.endswith("[ERR] Failed to reload server configuration: can only reload "
                          "config when a file is provided using -c or --config")
+
+
+def test_signal_command_reloads_a_server_by_pid_file(kind: str, tmp_path: Path) -> None:
+    """``--signal reload=<pid file>`` from the same executable reloads the running server."""
+    pid_file = tmp_path / "server.pid"
+    holder = Reloadable(kind, tmp_path / "s.conf", f'max_payload: 1000\npid_file: "{pid_file}"\n')
+    with holder.server:
+        holder.path.write_text(f'max_payload: 3000\npid_file: "{pid_file}"\n')
+        mark = len(holder.server.lines)
+        done = subprocess.run([*server_command(kind), "--signal", f"reload={pid_file}"],
+                              capture_output=True, text=True, timeout=20)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert holder.server.wait_for_log("Reloaded: max_payload = 3000", start=mark)
+
+
+def test_log_file_moves_on_reload_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    holder = Reloadable("pynats", tmp_path / "l.conf", "max_payload: 1000\n")
+    with holder.server:
+        holder.path.write_text(f'log_file: "{log}"\n')
+        holder.server.signal(signal.SIGHUP)
+        _wait_for_text(log, "Reloaded server configuration")
+        assert "Reloaded: log_file" in log.read_text()
+        holder.path.write_text(f'log_file: "{tmp_path}/missing/dir/x.log"\n')
+        holder.server.signal(signal.SIGHUP)
+        _wait_for_text(log, "Failed to reload server configuration: error opening file")
+
+
+def _wait_for_text(path: Path, text: str, timeout: float = 5.0) -> None:
+    """Wait until ``path`` contains ``text`` (polling the file: the log is not ours)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} not in {path}: {path.read_text() if path.exists() else ''}")

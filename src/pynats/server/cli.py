@@ -22,7 +22,8 @@ from pynats import SERVER_VERSION, __version__
 from pynats.errors import ConfigError
 from pynats.server.config.load import load_file, resolve
 from pynats.server.flags import FlagError, parse_args, usage
-from pynats.server.log import Logger
+from pynats.server.log import Logger, go_std_log_line
+from pynats.server.logsinks import LogSetupError
 from pynats.server.monitor.http import MonitorStartError
 from pynats.server.reload import reload
 from pynats.server.server import Server
@@ -65,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if loaded is not None and loaded.warnings:
         print("\n".join(loaded.warnings), file=sys.stderr)
-    log = Logger.from_options(opts)
+    try:
+        log = Logger.from_options(opts)
+    except LogSetupError as exc:
+        sys.stderr.write(go_std_log_line(str(exc)))
+        return 1
     server = Server(opts, log, config=loaded, explicit=cmd.explicit)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(_serve(server, log))

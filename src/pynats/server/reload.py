@@ -10,7 +10,8 @@ reloadable, the whole reload is refused with nats-server's message
 Otherwise the new :class:`ServerOptions` is swapped in and each change is applied to
 what is already running (:func:`apply`):
 
-* logging options go to the logger, which reopens its sinks;
+* logging options go to the logger first, which opens its new sinks before closing the
+  old ones: a log file that cannot be opened fails the reload, and nothing changes;
 * ``max_payload`` and ``max_control_line`` change the limits of every open
   connection's parser (new clients get them from INFO as usual);
 * ``max_connections`` below the current count closes the newest clients with
@@ -37,6 +38,7 @@ from pynats.errors import ConfigError
 from pynats.server.config.load import load_file, merge, validate
 from pynats.server.config.options import ClusterOptions, ServerOptions
 from pynats.server.config.values import format_duration
+from pynats.server.logsinks import LogSetupError
 
 if TYPE_CHECKING:
     from pynats.server.server import Server
@@ -144,6 +146,11 @@ def reload(server: Server) -> list[Change]:
     refused = [change for change in changes if not change.reloadable]
     if refused:
         raise ConfigError(refused[0].refusal())
+    if {change.name for change in changes} & _LOGGING:
+        try:
+            server.log.apply(new)
+        except LogSetupError as exc:
+            raise ConfigError(str(exc)) from None
     old = server.options
     server.options = new
     apply(server, old, changes)
@@ -159,8 +166,6 @@ def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
     """Make the running server follow ``changes`` (``server.options`` is already new)."""
     names = {change.name for change in changes}
     opts = server.options
-    if names & _LOGGING:
-        server.log.apply(opts)
     if names & {"max_payload", "max_control_line"}:
         for session in list(server.clients.values()):
             session.conn.parser.max_payload = opts.max_payload

@@ -16,8 +16,15 @@ goes to one member of each distinct group however the members spelled their subj
 Results are immutable and cached per published subject. The cache is bounded: when it
 holds ``CACHE_MAX`` entries it is swept down to ``CACHE_SWEEP`` (nats-server's 1,024 and
 256). A change invalidates only the cached subjects it can affect: a literal
-subscription touches one entry, a wildcard one those its pattern matches. Hit and miss
-and miss counters feed monitoring.
+subscription touches one entry, a wildcard one those its pattern matches.
+
+Counters for monitoring (``/subsz``, :meth:`SubjectIndex.stats`) cost the hot path
+nothing beyond an integer increment: ``inserts`` and ``removes`` count changes,
+``matches`` counts calls to :meth:`~SubjectIndex.match` and ``misses`` those that had
+to walk the trie. The router reads ``cache`` directly on its fast path and counts
+those hits itself; it hands that count to :meth:`~SubjectIndex.stats`. The fan-out
+figures are not counted at all: they are computed from the cached results when asked
+for, as nats-server computes them.
 
 The index is pure: no I/O, no asyncio; subscriptions are any objects with ``subject``
 and ``queue`` attributes (``queue`` is ``b""`` for plain subscriptions).
@@ -25,6 +32,7 @@ and ``queue`` attributes (``queue`` is ``b""`` for plain subscriptions).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
 from typing import Final, Generic, NamedTuple, Protocol, TypeVar
 
@@ -50,6 +58,35 @@ class MatchResult(NamedTuple, Generic[S]):
 
     plain: tuple[S, ...]
     queues: tuple[tuple[S, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """A snapshot of an index's counters (nats-server's ``SublistStats``).
+
+    ``matches`` counts lookups and ``cache_hits`` those answered from the cache;
+    ``max_fanout`` and ``avg_fanout`` describe the cached results (plain subscriptions
+    plus one per queue group), as nats-server reports them.
+    """
+
+    num_subscriptions: int
+    num_cache: int
+    num_inserts: int
+    num_removes: int
+    num_matches: int
+    cache_hits: int
+    max_fanout: int
+    total_fanout: int
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of lookups answered from the cache (0 before the first lookup)."""
+        return self.cache_hits / self.num_matches if self.num_matches else 0.0
+
+    @property
+    def avg_fanout(self) -> float:
+        """Mean fan-out over the cached results (0 with an empty cache)."""
+        return self.total_fanout / self.num_cache if self.total_fanout else 0.0
 
 
 class _Node(Generic[S]):
@@ -80,9 +117,10 @@ class SubjectIndex(Generic[S]):
         self.count = 0
         self.inserts = 0
         self.removes = 0
-        #: Lookups that missed the cache. Hits are not counted: the router reads
-        #: ``cache`` without calling :meth:`match` (one call less per message), and the
-        #: lookups are known anyway (one per published message).
+        #: Calls to :meth:`match`. The router's fast path reads ``cache`` without a
+        #: call (one call less per message) and counts those hits itself.
+        self.matches = 0
+        #: Calls to :meth:`match` that had to walk the trie.
         self.misses = 0
 
     # -- changes -----------------------------------------------------------------------
@@ -147,6 +185,7 @@ class SubjectIndex(Generic[S]):
     # -- lookups -----------------------------------------------------------------------
     def match(self, subject: bytes) -> MatchResult[S]:
         """All subscriptions a publish to ``subject`` reaches."""
+        self.matches += 1
         result = self.cache.get(subject)
         if result is not None:
             return result
@@ -204,6 +243,28 @@ class SubjectIndex(Generic[S]):
     def cache_size(self) -> int:
         return len(self.cache)
 
+    def stats(self, extra_hits: int = 0) -> IndexStats:
+        """The counters, with the fan-out of the cached results computed now.
+
+        Args:
+            extra_hits: Cache hits counted outside :meth:`match` (the router's fast
+                path); they count as lookups too.
+
+        Returns:
+            A snapshot; computing it costs one pass over the cache (at most
+            :data:`CACHE_MAX` entries).
+        """
+        total = largest = 0
+        for result in self.cache.values():
+            fanout = len(result.plain) + len(result.queues)
+            total += fanout
+            largest = max(largest, fanout)
+        matches = self.matches + extra_hits
+        return IndexStats(num_subscriptions=self.count, num_cache=len(self.cache),
+                          num_inserts=self.inserts, num_removes=self.removes,
+                          num_matches=matches, cache_hits=matches - self.misses,
+                          max_fanout=largest, total_fanout=total)
+
 
 def _gather(node: _Node[S], plain: list[S], groups: dict[bytes, list[S]]) -> None:
     plain.extend(node.plain)
@@ -211,4 +272,4 @@ def _gather(node: _Node[S], plain: list[S], groups: dict[bytes, list[S]]) -> Non
         groups.setdefault(name, []).extend(members)
 
 
-__all__ = ["CACHE_MAX", "CACHE_SWEEP", "MatchResult", "SubjectIndex"]
+__all__ = ["CACHE_MAX", "CACHE_SWEEP", "IndexStats", "MatchResult", "SubjectIndex"]

@@ -1,26 +1,27 @@
-"""The monitoring HTTP listener: a thin shell over :mod:`.snapshots`.
+"""The monitoring listener: a thin HTTP(S) shell over the snapshot modules.
 
 Theory of operation
 -------------------
-nats-server serves ``/varz``, ``/connz``, ``/healthz`` and an index page at ``/`` from
-Go's ``net/http`` (``StartMonitoring`` in ``server/server.go``). This module is the
-smallest HTTP/1.1 server that behaves the same way for those endpoints, on asyncio
-streams, with no dependencies:
+nats-server serves its monitoring endpoints from Go's ``net/http``
+(``StartMonitoring`` in ``server/server.go``). This module is the smallest HTTP/1.1
+server that behaves the same way, on asyncio streams, with no dependencies:
 
-* :func:`start_monitor` binds ``http_host`` (default: ``host``) and ``http_port``
-  (``-1``: any free port), records the bound port in ``server.http_port`` and logs
-  ``Starting http monitor on HOST:PORT`` as nats-server does.
-* Each connection reads a request head (request line and headers, at most
-  :data:`MAX_HEAD_BYTES`), answers it and, for HTTP/1.1 without ``Connection: close``,
-  waits for the next one (keep-alive). Any method is answered like GET, as Go's mux
-  does; HEAD gets the headers only.
-* Routing and answers are :meth:`MonitorServer.respond`: exact paths only, an unknown
-  path is Go's ``404 page not found``, a path that is not clean (``//varz``,
-  ``/./varz``) gets Go's ``307`` redirect to the clean one. Query parameters are
-  decoded by the snapshot module's query classes; a bad value is a ``400`` with
-  nats-server's plain-text message. JSON is written as Go's encoder writes it: 2-space
-  indent (``/healthz``: compact), ``<``, ``>``, ``&`` escaped, non-ASCII as UTF-8.
-* Requests per path are counted for ``/varz``'s ``http_req_stats``.
+* :func:`start_monitor` refuses ``http_port`` and ``https_port`` together and HTTPS
+  without a certificate (nats-server's texts, raised as :class:`MonitorStartError`),
+  binds ``http_host`` (default: ``host``) and the port (``-1``: any free port), with
+  TLS for ``https_port`` (:mod:`.tls`), records the bound port in ``server.http_port``
+  and logs ``Starting http monitor on HOST:PORT`` (``https``) as nats-server does.
+* Each connection reads a request head (at most :data:`MAX_HEAD_BYTES`), answers it
+  and, for HTTP/1.1 without ``Connection: close``, waits for the next one (keep-alive).
+  Any method is answered like GET, as Go's mux does; HEAD gets the headers only.
+* Routing (:meth:`MonitorServer.respond`) is on exact paths under ``http_base_path``;
+  an unknown path is Go's ``404 page not found``, a path that is not clean
+  (``//varz``) Go's ``307`` to the clean one. Each endpoint decodes its query with
+  its module's query class, calls the pure builder and encodes the result as Go does
+  (:mod:`.httpwire`); a bad value is a ``400`` with nats-server's plain-text message.
+* Requests per endpoint are counted for ``/varz``'s ``http_req_stats`` at the point
+  nats-server counts them: most handlers count before decoding their query,
+  ``/connz`` and ``/routez`` after it (so a malformed query is not counted there).
 
 Bounds, so that monitoring can never hurt the server: at most
 :data:`MAX_CONNECTIONS` open monitoring connections; a request head must arrive within
@@ -28,28 +29,41 @@ Bounds, so that monitoring can never hurt the server: at most
 :data:`IDLE_TIMEOUT`); a head over the limit is answered ``431`` and a malformed one
 ``400`` (Go's texts), then the connection is closed; a response the client does not
 read within :data:`WRITE_TIMEOUT` closes the connection; a request body larger than
-:data:`MAX_BODY_BYTES` is not read (the connection closes after the answer). An
-exception while building an answer is logged and costs that request a ``500``; nothing
-escapes to the event loop.
+:data:`MAX_BODY_BYTES` (or chunked) is not read, and the connection closes after the
+answer. An exception while building an answer is logged and costs that request a
+``500``; nothing escapes to the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
-import json
-import re
+import errno
 import socket
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from email.utils import formatdate
-from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from urllib.parse import unquote
 
 from pynats import SERVER_VERSION
 from pynats.server.log import go_quote, host_port
-from pynats.server.monitor import snapshots
-from pynats.server.monitor.snapshots import ConnzQuery, HealthzQuery, QueryError
+from pynats.server.monitor import accountz, connz, healthz, inactive, metrics, routez, subsz
+from pynats.server.monitor.formats import JSONObject, QueryError
+from pynats.server.monitor.httpwire import (
+    HTML,
+    NOT_FOUND,
+    REASONS,
+    BadRequest,
+    Request,
+    Response,
+    clean_path,
+    encode_response,
+    json_response,
+    parse_head,
+    redirect,
+    text_response,
+)
+from pynats.server.monitor.tls import monitor_ssl_context
+from pynats.server.monitor.varz import varz
 
 if TYPE_CHECKING:
     from pynats.server.server import Server
@@ -69,21 +83,19 @@ MAX_BODY_BYTES: Final = 64 * 1024
 #: Monitoring connections open at once; more are closed on accept.
 MAX_CONNECTIONS: Final = 256
 
-ROOT, VARZ, CONNZ, HEALTHZ = "/", "/varz", "/connz", "/healthz"
+ROOT, VARZ, CONNZ, ROUTEZ, SUBSZ = "/", "/varz", "/connz", "/routez", "/subsz"
+GATEWAYZ, LEAFZ, ACCOUNTZ, ACCSTATZ = "/gatewayz", "/leafz", "/accountz", "/accstatz"
+JSZ, HEALTHZ, METRICS, SUBSCRIPTIONSZ = "/jsz", "/healthz", "/metrics", "/subscriptionsz"
 
-_REASONS: Final = {200: "OK", 307: "Temporary Redirect", 400: "Bad Request",
-                   404: "Not Found", 431: "Request Header Fields Too Large",
-                   500: "Internal Server Error"}
-_TEXT: Final = "text/plain; charset=utf-8"
-_HTML: Final = "text/html; charset=utf-8"
-_JSON_HEADERS: Final = (("Access-Control-Allow-Origin", "*"), ("Content-Type", "application/json"))
-_TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_DIGITS_RE: Final = re.compile(r"[0-9]+")
-_VERSION_RE: Final = re.compile(r"HTTP/([0-9])\.[0-9]")
-# Characters Go's JSON encoder escapes that Python's (ensure_ascii=False) writes raw.
-_GO_JSON_RE: Final = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
-_GO_JSON_ESCAPES: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                           "\u2028": "\\u2028", "\u2029": "\\u2029"}
+#: The index page's links, in nats-server's order (``/metrics`` is pynats's own).
+INDEX_LINKS: Final = ((VARZ, "General"), (JSZ, "JetStream"), (CONNZ, "Connections"),
+                      (ACCOUNTZ, "Accounts"), (ACCSTATZ, "Account Stats"),
+                      (SUBSZ, "Subscriptions"), (ROUTEZ, "Routes"), (LEAFZ, "LeafNodes"),
+                      (GATEWAYZ, "Gateways"), (HEALTHZ, "Health Probe"),
+                      (METRICS, "Prometheus Metrics"))
+_DIGITS: Final = frozenset("0123456789")
+
+Q = TypeVar("Q")
 
 
 class Closable(Protocol):
@@ -93,7 +105,7 @@ class Closable(Protocol):
 
 
 class MonitorStartError(OSError):
-    """The monitoring port cannot be bound; ``str()`` is nats-server's wording.
+    """Monitoring cannot start; ``str()`` is nats-server's wording.
 
     nats-server logs it as ``Can't start monitoring: <message>`` and exits with status 1.
     """
@@ -102,204 +114,24 @@ class MonitorStartError(OSError):
         return self.strerror or super().__str__()
 
 
-class BadRequest(Exception):
-    """A request that cannot be answered normally; the connection closes after it.
-
-    Args:
-        status: 400, 431 or 505.
-        reason: The status text (Go puts details there: ``Bad Request: missing
-            required Host header``).
-    """
-
-    def __init__(self, status: int = 400, reason: str = "Bad Request"):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-    def to_bytes(self) -> bytes:
-        """Go's answer to an unparseable request: no Date, no length, then close."""
-        return (f"HTTP/1.1 {self.status} {self.reason}\r\nContent-Type: {_TEXT}\r\n"
-                f"Connection: close\r\n\r\n{self.status} {self.reason}").encode("latin-1")
+def base_path(configured: str) -> str:
+    """The prefix of every endpoint for an ``http_base_path`` (``nats/`` is ``/nats``)."""
+    cleaned = clean_path("/" + configured)
+    return cleaned.rstrip("/") or "/"
 
 
-# -- requests ----------------------------------------------------------------------------
+def under(base: str, path: str) -> str:
+    """An endpoint path below ``base`` (the index page is ``base`` itself)."""
+    if base == "/":
+        return path
+    return base if path == ROOT else base + path
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A parsed request head. Header names are lower case; the first value wins."""
-
-    method: str
-    target: str
-    version: str
-    headers: Mapping[str, str]
-
-    @property
-    def raw_path(self) -> str:
-        """The path as sent, still percent-encoded."""
-        if self.target.startswith("/"):
-            return self.target.partition("?")[0]
-        return urlsplit(self.target).path or "/"
-
-    @property
-    def query(self) -> str:
-        if self.target.startswith("/"):
-            return self.target.partition("?")[2]
-        return urlsplit(self.target).query
-
-    @property
-    def keep_alive(self) -> bool:
-        """Whether the client lets the connection stay open after the response."""
-        tokens = {t.strip().lower() for t in self.headers.get("connection", "").split(",")}
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
-
-    def params(self) -> dict[str, str]:
-        """Query parameters, first value of each (Go's ``URL.Query().Get``)."""
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(self.query, keep_blank_values=True):
-            params.setdefault(key, value)
-        return params
-
-
-def parse_head(lines: list[bytes]) -> Request:
-    """Parse a request line and header lines (line endings already removed).
-
-    Args:
-        lines: The request line, then one line per header.
-
-    Returns:
-        The request.
-
-    Raises:
-        BadRequest: Malformed, or HTTP/1.1 without a ``Host`` header.
-    """
-    try:
-        method, target, version = lines[0].decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest() from None
-    major = _VERSION_RE.fullmatch(version)
-    if not major or not _TOKEN_RE.fullmatch(method) or not target.startswith(
-            ("/", "http://", "https://")):
-        raise BadRequest()
-    if major.group(1) != "1":
-        raise BadRequest(505, "HTTP Version Not Supported: unsupported protocol version")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.decode("latin-1").partition(":")
-        if not colon or not _TOKEN_RE.fullmatch(name):
-            raise BadRequest()
-        headers.setdefault(name.lower(), value.strip(" \t"))
-    if version != "HTTP/1.0" and "host" not in headers:
-        raise BadRequest(reason="Bad Request: missing required Host header")
-    return Request(method, target, version, headers)
-
-
-def clean_path(path: str) -> str:
-    """Go's ``cleanPath``: resolve ``.``, ``..`` and repeated slashes, keep a trailing one.
-
-    Args:
-        path: A decoded URL path.
-
-    Returns:
-        The canonical path, always starting with ``/``.
-    """
-    parts: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if parts:
-                parts.pop()
-        elif segment not in ("", "."):
-            parts.append(segment)
-    cleaned = "/" + "/".join(parts)
-    if path.endswith("/") and cleaned != "/":
-        cleaned += "/"
-    return cleaned
-
-
-# -- responses ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """An answer. ``headers`` come first; ``sniffed`` is the Content-Type Go adds last."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-    sniffed: str = ""
-
-
-def go_json(value: Any, *, indent: bool = True) -> bytes:
-    """Encode like Go's ``json.MarshalIndent(v, "", "  ")`` (or ``json.Marshal``).
-
-    Args:
-        value: JSON-ready data.
-        indent: Two-space indentation; compact when false.
-
-    Returns:
-        UTF-8 JSON with ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as Go escapes
-        them and unpaired surrogates replaced by ``\\ufffd``.
-    """
-    if indent:
-        text = json.dumps(value, ensure_ascii=False, indent=2)
-    else:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return _GO_JSON_RE.sub(lambda m: _GO_JSON_ESCAPES.get(m.group(), "\\ufffd"), text).encode()
-
-
-def json_response(value: Any, *, status: int = 200, indent: bool = True) -> Response:
-    """A JSON answer with nats-server's headers."""
-    return Response(status, go_json(value, indent=indent), _JSON_HEADERS)
-
-
-def text_response(status: int, text: str) -> Response:
-    """A plain-text answer (query errors, internal errors)."""
-    return Response(status, text.encode(), sniffed=_TEXT)
-
-
-NOT_FOUND: Final = Response(404, b"404 page not found\n",
-                            (("Content-Type", _TEXT), ("X-Content-Type-Options", "nosniff")))
-
-
-def redirect(path: str, query: str) -> Response:
-    """Go's ``307`` to the clean form of a path."""
-    location = quote(path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
-    body = f'<a href="{html.escape(location)}">Temporary Redirect</a>.\n\n'.encode()
-    return Response(307, body, (("Content-Type", _HTML), ("Location", location)))
-
-
-def encode_response(response: Response, request: Request, *, keep_alive: bool) -> bytes:
-    """Serialise ``response`` to ``request`` (HEAD: headers only).
-
-    Args:
-        response: The answer.
-        request: The request it answers (its version and method matter).
-        keep_alive: Whether the connection stays open afterwards.
-
-    Returns:
-        The bytes to write.
-    """
-    version = "HTTP/1.0" if request.version == "HTTP/1.0" else "HTTP/1.1"
-    lines = [f"{version} {response.status} {_REASONS[response.status]}"]
-    lines += [f"{name}: {value}" for name, value in response.headers]
-    lines.append(f"Date: {formatdate(usegmt=True)}")
-    lines.append(f"Content-Length: {len(response.body)}")
-    if response.sniffed:
-        lines.append(f"Content-Type: {response.sniffed}")
-    if version == "HTTP/1.1" and not keep_alive:
-        lines.append("Connection: close")
-    elif version == "HTTP/1.0" and keep_alive:
-        lines.append("Connection: keep-alive")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if request.method == "HEAD" else head + response.body
-
-
-def index_page() -> bytes:
-    """The ``/`` page: links to the endpoints this server has."""
-    links = "\n".join(f'    <a href=".{path}">{label}</a><br/>' for path, label in
-                      ((VARZ, "General"), (CONNZ, "Connections"), (HEALTHZ, "Health Probe")))
+def index_page(base: str = "/") -> bytes:
+    """The index page: links to the endpoints, relative as nats-server writes them."""
+    prefix = "" if base == "/" else base
+    links = "\n".join(f'    <a href=".{prefix}{path}">{label}</a><br/>'
+                      for path, label in INDEX_LINKS)
     return (f'<html lang="en">\n  <head><title>NATS Server Monitoring</title></head>\n'
             f"  <body>\n    <h1>NATS Server Monitoring</h1>\n"
             f"    <p>nats-server v{SERVER_VERSION} (pynats)</p>\n{links}\n"
@@ -307,45 +139,71 @@ def index_page() -> bytes:
             f'monitoring">Help</a></p>\n  </body>\n</html>\n').encode()
 
 
-# -- the server --------------------------------------------------------------------------
-
-
 class MonitorServer:
     """The monitoring listener of one :class:`~pynats.server.server.Server`.
 
     Attributes:
         req_stats: Requests answered per endpoint path (``/varz``'s ``http_req_stats``).
+        secure: Whether this listener serves HTTPS (``https_port``).
     """
 
     def __init__(self, server: Server):
         self.server = server
         self.req_stats: dict[str, int] = {}
+        self.secure = bool(server.options.https_port) and not server.options.http_port
+        self._base = base_path(server.options.http_base_path)
         self._listener: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._routes: dict[str, Callable[[Request], Response]] = {
-            ROOT: self._root, VARZ: self._varz, CONNZ: self._connz, HEALTHZ: self._healthz,
+        handlers: dict[str, Callable[[Request], Response]] = {
+            ROOT: self._root, VARZ: self._varz, CONNZ: self._connz, ROUTEZ: self._routez,
+            GATEWAYZ: self._gatewayz, LEAFZ: self._leafz, SUBSZ: self._subsz,
+            SUBSCRIPTIONSZ: self._subsz, ACCOUNTZ: self._accountz, ACCSTATZ: self._accstatz,
+            JSZ: self._jsz, HEALTHZ: self._healthz, METRICS: self._metrics,
         }
+        self._routes = {under(self._base, path): handler for path, handler in handlers.items()}
 
     async def start(self) -> None:
         """Bind the listener, set ``server.http_port`` and log it.
 
         Raises:
-            MonitorStartError: The address cannot be bound.
+            MonitorStartError: The configuration is refused or the address cannot be bound.
         """
         opts = self.server.options
+        context = self._ssl_context()
         host = opts.http_host or opts.host
-        port = 0 if opts.http_port < 0 else opts.http_port
+        configured = opts.https_port if self.secure else opts.http_port
+        port = 0 if configured < 0 else configured
         try:
             sock = await _bind(host, port)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise MonitorStartError(exc.errno, "can't listen to the monitor port: listen tcp "
                                     f"{host_port(host, port)}: bind: {reason}") from exc
-        self._listener = await asyncio.start_server(self._serve, sock=sock,
-                                                    limit=MAX_HEAD_BYTES)
+        timeout = opts.tls.timeout if context is not None and opts.tls is not None else None
+        self._listener = await asyncio.start_server(
+            self._serve, sock=sock, limit=MAX_HEAD_BYTES, ssl=context,
+            ssl_handshake_timeout=timeout)
         self.server.http_port = sock.getsockname()[1]
-        self.server.log.notice(f"Starting http monitor on {host_port(host, self.server.http_port)}")
+        scheme = "https" if self.secure else "http"
+        self.server.log.notice(
+            f"Starting {scheme} monitor on {host_port(host, self.server.http_port)}")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        opts = self.server.options
+        if opts.http_port and opts.https_port:
+            raise MonitorStartError(errno.EINVAL, f"can't specify both HTTP ({opts.http_port}) "
+                                    f"and HTTPs ({opts.https_port}) ports")
+        if not self.secure:
+            return None
+        try:
+            return monitor_ssl_context(opts.tls)
+        except ValueError as exc:
+            raise MonitorStartError(errno.EINVAL, str(exc)) from exc
+        except OSError as exc:
+            raise MonitorStartError(exc.errno or errno.EINVAL,
+                                    f"error loading TLS certificate for HTTPS: {exc}") from exc
 
     def close(self) -> None:
         """Stop listening and drop every open monitoring connection."""
@@ -356,6 +214,11 @@ class MonitorServer:
             self._listener.close()
         for writer in list(self._writers):
             writer.close()
+
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: return once every connection handler has finished."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     # -- routing -------------------------------------------------------------------------
     def respond(self, request: Request) -> Response:
@@ -382,34 +245,76 @@ class MonitorServer:
     def _count(self, path: str) -> None:
         self.req_stats[path] = self.req_stats.get(path, 0) + 1
 
+    def _endpoint(self, request: Request, path: str, decode: Callable[[Mapping[str, str]], Q],
+                  build: Callable[[Q], JSONObject], *, count_first: bool = True) -> Response:
+        """Decode, count, build and encode one JSON answer; a QueryError is a 400."""
+        if count_first:
+            self._count(path)
+        try:
+            query = decode(request.params())
+            if not count_first:
+                self._count(path)
+            return json_response(build(query))
+        except QueryError as exc:
+            return text_response(400, str(exc))
+
     def _root(self, request: Request) -> Response:
         self._count(ROOT)
-        return Response(200, index_page(), (("Content-Type", _HTML),))
+        return Response(200, index_page(self._base), (("Content-Type", HTML),))
 
     def _varz(self, request: Request) -> Response:
         self._count(VARZ)
-        return json_response(snapshots.varz(self.server, http_req_stats=self.req_stats))
+        return json_response(varz(self.server, http_req_stats=self.req_stats))
 
     def _connz(self, request: Request) -> Response:
-        try:
-            query = ConnzQuery.from_params(request.params())
-        except QueryError as exc:
-            return text_response(400, str(exc))
-        self._count(CONNZ)
-        return json_response(snapshots.connz(self.server, query))
+        return self._endpoint(request, CONNZ, connz.ConnzQuery.from_params,
+                              lambda q: connz.connz(self.server, q), count_first=False)
+
+    def _routez(self, request: Request) -> Response:
+        return self._endpoint(request, ROUTEZ, routez.RoutezQuery.from_params,
+                              lambda q: routez.routez(self.server, q), count_first=False)
+
+    def _subsz(self, request: Request) -> Response:
+        return self._endpoint(request, SUBSZ, subsz.SubszQuery.from_params,
+                              lambda q: subsz.subsz(self.server, q))
+
+    def _accountz(self, request: Request) -> Response:
+        return self._endpoint(request, ACCOUNTZ, accountz.AccountzQuery.from_params,
+                              lambda q: accountz.accountz(self.server, q))
+
+    def _accstatz(self, request: Request) -> Response:
+        return self._endpoint(request, ACCSTATZ, accountz.AccstatzQuery.from_params,
+                              lambda q: accountz.accstatz(self.server, q))
+
+    def _gatewayz(self, request: Request) -> Response:
+        return self._endpoint(request, GATEWAYZ, inactive.GatewayzQuery.from_params,
+                              lambda q: inactive.gatewayz(self.server, q))
+
+    def _leafz(self, request: Request) -> Response:
+        return self._endpoint(request, LEAFZ, inactive.LeafzQuery.from_params,
+                              lambda q: inactive.leafz(self.server, q))
+
+    def _jsz(self, request: Request) -> Response:
+        return self._endpoint(request, JSZ, inactive.JszQuery.from_params,
+                              lambda q: inactive.jsz(self.server, q))
 
     def _healthz(self, request: Request) -> Response:
         self._count(HEALTHZ)
         try:
-            query = HealthzQuery.from_params(request.params())
+            query = healthz.HealthzQuery.from_params(request.params())
         except QueryError as exc:
             return text_response(400, str(exc))
-        status, body = snapshots.healthz(self.server, query)
+        status, body = healthz.healthz(self.server, query)
         if "error" in body:
             self.server.log.warn(f"Healthcheck failed: {go_quote(str(body['error']))}")
         elif "errors" in body:
             self.server.log.warn(f"Healthcheck failed: {len(body['errors'])} errors")
         return json_response(body, status=status, indent=False)
+
+    def _metrics(self, request: Request) -> Response:
+        self._count(METRICS)
+        page = metrics.metrics_text(self.server, http_req_stats=self.req_stats)
+        return Response(200, page.encode(), (("Content-Type", metrics.CONTENT_TYPE),))
 
     # -- connections ---------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -417,6 +322,10 @@ class MonitorServer:
             writer.close()
             return
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             await self._serve_requests(reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
@@ -481,12 +390,12 @@ async def _read_head(reader: asyncio.StreamReader, timeout: float) -> Request | 
             try:
                 line = await reader.readline()
             except ValueError:  # one line over the reader's limit
-                raise BadRequest(431, _REASONS[431]) from None
+                raise BadRequest(431, REASONS[431]) from None
             if not line.endswith(b"\n"):
                 return None
             size += len(line)
             if size > MAX_HEAD_BYTES:
-                raise BadRequest(431, _REASONS[431])
+                raise BadRequest(431, REASONS[431])
             line = line.rstrip(b"\r\n")
             if not line:
                 if lines:
@@ -502,7 +411,7 @@ async def _discard_body(reader: asyncio.StreamReader, request: Request) -> bool:
     if "transfer-encoding" in request.headers:
         return False
     length = request.headers.get("content-length", "0")
-    if not _DIGITS_RE.fullmatch(length):
+    if not length or not set(length) <= _DIGITS:
         raise BadRequest()
     size = int(length)
     if size > MAX_BODY_BYTES:
@@ -538,13 +447,14 @@ async def start_monitor(server: Server) -> MonitorServer:
     """Start the monitoring listener of ``server`` (called by ``Server.start``).
 
     Args:
-        server: The server; ``server.options.http_port`` is non-zero.
+        server: The server; ``http_port`` or ``https_port`` is non-zero.
 
     Returns:
         The running monitor; ``close()`` stops it.
 
     Raises:
-        MonitorStartError: The monitoring address cannot be bound.
+        MonitorStartError: Both ports are set, HTTPS lacks a certificate, or the
+            monitoring address cannot be bound.
     """
     monitor = MonitorServer(server)
     await monitor.start()
@@ -552,8 +462,7 @@ async def start_monitor(server: Server) -> MonitorServer:
 
 
 __all__ = [
-    "HEAD_TIMEOUT", "IDLE_TIMEOUT", "LINGER_TIMEOUT", "MAX_BODY_BYTES", "MAX_CONNECTIONS",
-    "MAX_HEAD_BYTES", "WRITE_TIMEOUT", "BadRequest", "Closable", "MonitorServer",
-    "MonitorStartError", "Request", "Response", "clean_path", "encode_response", "go_json",
-    "parse_head", "start_monitor",
+    "HEAD_TIMEOUT", "IDLE_TIMEOUT", "INDEX_LINKS", "LINGER_TIMEOUT", "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS", "MAX_HEAD_BYTES", "WRITE_TIMEOUT", "Closable", "MonitorServer",
+    "MonitorStartError", "base_path", "index_page", "start_monitor", "under",
 ]
