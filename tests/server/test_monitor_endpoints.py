@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 from test_monitor import (
-    REFERENCE_ONLY,
     Reply,
     connz,
     fetch,
@@ -279,10 +278,7 @@ CLOSE_CASES = [
     pytest.param(b"", id="client-closed"),
     pytest.param(b"PUB x 99999999\r\n", id="max-payload"),
     pytest.param(b"SUB a b c d e\r\n", id="bad-sub-arguments"),
-    pytest.param(b"GARBAGE\r\n", id="unknown-op", marks=pytest.mark.xfail(
-        strict=not REFERENCE_ONLY,
-        reason="sessions/client.py closes with 'Parse Error'; nats-server says "
-               "'Protocol Violation' (not monitoring code)")),
+    pytest.param(b"GARBAGE\r\n", id="unknown-op"),
 ]
 
 

@@ -33,7 +33,7 @@ class UnknownOperation(ProtocolError):
     """An unexpected byte where an operation, or the end of a payload, should be."""
 
     def __init__(self, detail: str = "unknown protocol operation"):
-        super().__init__(detail, UNKNOWN_OP, "Parse Error")
+        super().__init__(detail, UNKNOWN_OP, "Protocol Violation")
 
 
 class MalformedArguments(ProtocolError):
