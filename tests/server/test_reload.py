@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +170,25 @@ def _wait_for_text(path: Path, text: str, timeout: float = 5.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"{text!r} not in {path}: {path.read_text() if path.exists() else ''}")
+
+
+def test_varz_shows_the_digest_and_load_time_of_the_config_in_force(kind: str,
+                                                                     tmp_path: Path) -> None:
+    holder = Reloadable(kind, tmp_path / "d.conf", "max_payload: 1000\n")
+    holder.server.args += ["-m", "-1"]
+    with holder.server:
+        using = holder.server.wait_for_log("Using configuration file:")
+        assert using is not None
+        first = _varz(holder.server.http_port)
+        assert using.endswith(f"({first['config_digest']})")
+        line = holder.reload("max_payload: 2000\n")
+        second = _varz(holder.server.http_port)
+    assert line.endswith(f"Reloaded server configuration ({second['config_digest']})")
+    assert second["config_digest"] != first["config_digest"]
+    assert second["config_load_time"] != first["config_load_time"]
+
+
+def _varz(port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/varz", timeout=5) as response:
+        parsed: dict[str, object] = json.loads(response.read())
+    return parsed
