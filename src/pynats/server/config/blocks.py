@@ -56,6 +56,8 @@ from pynats.server.log import go_quote
 #: Default ``allow_responses`` limits (``DEFAULT_ALLOW_RESPONSE_*``).
 DEFAULT_RESPONSE_MAX_MSGS = 1
 DEFAULT_RESPONSE_EXPIRES = 0.0
+#: Service export response types, by their lower-case spelling.
+RESPONSE_TYPES = {"singleton": "Singleton", "stream": "Stream", "chunked": "Chunked"}
 #: Account names nats-server reserves.
 RESERVED_ACCOUNTS = frozenset({"$G"})
 
@@ -316,15 +318,28 @@ def _account(name: str, node: Node, problems: Problems) -> Account:
 def _exports(node: Node, problems: Problems) -> list[Export]:
     found: list[Export] = []
     for item in want_list(node):
-        fields = want_map(item)
+        fields = {key.lower(): value for key, value in want_map(item).items()}
         kind: Literal["stream", "service"] = "service" if "service" in fields else "stream"
         if kind not in fields:
             problems.error(item, "Expected a stream or service export")
             continue
         accounts = want_strings(fields["accounts"]) if "accounts" in fields else ()
-        response = want_str(fields["response_type"]) if "response_type" in fields else ""
-        found.append(Export(kind, want_str(fields[kind]), accounts, response or "Singleton"))
+        response = _response_type(fields, problems)
+        if response is not None:
+            found.append(Export(kind, want_str(fields[kind]), accounts, response))
     return found
+
+
+def _response_type(fields: dict[str, Node], problems: Problems) -> str | None:
+    """A service export's ``response``/``response_type``; None (with an error) if unknown."""
+    node = fields.get("response_type", fields.get("response"))
+    if node is None:
+        return "Singleton"
+    text = want_str(node)
+    canonical = RESPONSE_TYPES.get(text.lower())
+    if canonical is None:
+        problems.error(node, f"Unknown response type: {go_quote(text)}")
+    return canonical
 
 
 def _imports(node: Node, problems: Problems) -> list[Import]:

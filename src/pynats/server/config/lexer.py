@@ -34,7 +34,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["EOF_CHAR", "Lexer", "Token", "TokenKind", "tokenize"]
+__all__ = [
+    "EOF_CHAR",
+    "Lexer",
+    "Token",
+    "TokenKind",
+    "byte_length",
+    "go_lower",
+    "go_text",
+    "is_go_space",
+    "tokenize",
+]
 
 #: The character that ends input, whether it is really the end or a literal NUL.
 EOF_CHAR = "\x00"
@@ -145,6 +155,15 @@ def byte_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
+def go_text(text: str) -> str:
+    """``text`` as the bytes Go would see: UTF-8, lone surrogates standing for bytes."""
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate outside U+DC80..U+DCFF
+        data = text.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _rejoin(text: str) -> str:
     """Let bytes produced by ``\\xHH`` escapes combine into characters, as in Go."""
     if text.isascii():
@@ -187,6 +206,7 @@ class Lexer:
     """
 
     def __init__(self, text: str) -> None:
+        text = go_text(text)
         self._text = text
         self._end = len(text)
         self._offsets = None if text.isascii() else _byte_offsets(text)

@@ -28,7 +28,7 @@ from typing import Any
 from pynats.errors import ConfigError
 from pynats.server.config import blocks
 from pynats.server.config.options import ServerOptions
-from pynats.server.config.parser import Node, digest, parse_file
+from pynats.server.config.parser import Node, digest_of_tree, parse_file
 from pynats.server.config.values import (
     Problems,
     duration_or_seconds,
@@ -167,7 +167,7 @@ def load_file(path: str) -> LoadedConfig:
     if problems.errors:
         raise ConfigFileError(problems.errors, problems.warnings)
     options = dataclasses.replace(options, config_file=path)
-    return LoadedConfig(options, digest(path), tuple(problems.warnings), notices)
+    return LoadedConfig(options, digest_of_tree(tree), tuple(problems.warnings), notices)
 
 
 def options_from_tree(tree: Node) -> tuple[ServerOptions, Problems, tuple[str, ...]]:

@@ -241,7 +241,10 @@ class _Parser:
             self._store_scalar(token)
 
     def _store_scalar(self, token: Token) -> None:
-        value = _scalar(token)
+        try:
+            value = _scalar(token)
+        except ConfigSyntaxError as err:
+            raise ConfigSyntaxError(err.message, self._at(token)) from None
         if value is not None:  # None: an integer whose suffix nats-server ignores
             self._store(_Item(value, self._at(token)))
 
@@ -406,7 +409,11 @@ def _integer(text: str) -> int | None:
     number, suffix = text[:count], text[count:]
     if not number.isascii() or not _is_go_int(number):
         raise ConfigSyntaxError(f"expected integer, but got '{text}'")
-    value = int(number)
+    # Python's int() refuses thousands of digits; Go reports anything that long as a range
+    # error (leading zeros aside).
+    if len(number.lstrip("-").lstrip("0")) > 19:
+        raise ConfigSyntaxError(f"integer '{text}' is out of the range")
+    value = int(number.replace("-", "", 1).lstrip("0") or "0") * (-1 if number[0] == "-" else 1)
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ConfigSyntaxError(f"integer '{text}' is out of the range")
     multiplier = _SIZE_MULTIPLIERS.get(go_lower(suffix.strip()))
@@ -514,15 +521,6 @@ def _read_config(path: str) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _as_go_text(text: str) -> str:
-    """Normalise a str so each lone surrogate stands for bytes Go would see."""
-    try:
-        data = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        data = text.encode("utf-8", "surrogatepass")
-    return data.decode("utf-8", "surrogateescape")
-
-
 # -- freezing -------------------------------------------------------------------------------------
 
 
@@ -565,7 +563,7 @@ def parse_text(text: str, filename: str = "") -> Node:
     session = _Session(environ=os.environ)
     if filename:
         session.files.append(os.path.realpath(filename))
-    entries = _Parser(_as_go_text(text), filename, session).run()
+    entries = _Parser(text, filename, session).run()
     return _root_node(entries, filename)
 
 

@@ -1,0 +1,4 @@
+"""Configuration lexer and parser tests.
+
+A package because tests/protocol has a test_parser.py too.
+"""
