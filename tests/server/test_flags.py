@@ -366,7 +366,7 @@ def test_usage_lists_every_spelling() -> None:
 
 
 def test_usage_has_no_unsupported_flags() -> None:
-    for absent in ("--routes", "--cluster", "--user", "--tls"):
+    for absent in ("--routes", "--cluster", "--tls"):
         assert absent not in usage()
 
 

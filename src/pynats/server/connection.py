@@ -86,7 +86,9 @@ class Connection(asyncio.Protocol):
         if session is None or self.closing:
             return
         try:
-            self.parser.parse(data, session)
+            # A client that must authenticate is judged on its first byte (may_start).
+            if not session.awaiting_auth or self.parser.buffered or session.may_start(data):
+                self.parser.parse(data, session)
         except ProtocolError as exc:
             session.protocol_error(exc)
         except Exception as exc:  # a bug must cost one connection, never the server

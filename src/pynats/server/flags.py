@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pynats.errors import ConfigError
-from pynats.server.config.load import UNSUPPORTED
+from pynats.server.config.load import UNSUPPORTED, set_fields
 from pynats.server.config.options import ServerOptions
 from pynats.server.log import go_quote
 
@@ -94,7 +94,8 @@ class Flag:
             :attr:`CommandLine.action` (``fields`` holds the action name); ``meta``
             sets the :class:`CommandLine` attribute named in ``fields`` to the flag's
             string value (``-sl``) or to true (``-t``, which takes no value).
-        fields: ServerOptions fields written (or the action for ``action``).
+        fields: ServerOptions fields written (or the action for ``action``); a dotted
+            name is a field of a nested block (``authorization.username``).
         section: Help section (one of :data:`SECTIONS`).
         text: Help text.
         arg: Placeholder shown after the names in the help (``<port>``).
@@ -119,6 +120,7 @@ def _f(names: str, kind: Kind, fields: str, section: str, text: str, arg: str = 
 
 
 _SRV, _LOG, _JS, _COM = "Server Options", "Logging Options", "JetStream Options", "Common Options"
+_AUTH = "Authorization Options"
 
 #: Every supported flag. Adding one is adding a row.
 FLAGS: tuple[Flag, ...] = (
@@ -159,6 +161,12 @@ FLAGS: tuple[Flag, ...] = (
     _f("-js --jetstream", "bool", "jetstream", _JS, "Accepted, but JetStream is not supported"),
     _f("-sd --store_dir", "str", "store_dir", _JS, "Accepted, but JetStream is not supported",
        "<dir>"),
+    _f("--user", "str", "authorization.username", _AUTH, "User required for connections",
+       "<user>"),
+    _f("--pass", "str", "authorization.password", _AUTH, "Password required for connections",
+       "<password>"),
+    _f("--auth", "str", "authorization.token", _AUTH,
+       "Authorization token required for connections", "<token>"),
     _f("-h --help", "action", "help", _COM, "Show this message"),
     _f("-v --version", "action", "version", _COM, "Show version"),
 )
@@ -172,8 +180,8 @@ class CommandLine:
 
     Attributes:
         options: Defaults overridden by the flags given.
-        explicit: Names of ServerOptions fields set on the command line, so that they
-            can override a configuration file loaded later.
+        explicit: Names of ServerOptions fields set on the command line (dotted for
+            nested blocks), so that they can override a configuration file loaded later.
         action: ``run``, or ``version``/``help`` when the server should print and exit.
         warnings: Messages to log as warnings at start-up.
         check_config: ``-t``: check the configuration file and exit.
@@ -215,7 +223,7 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
     state = _State()
     rest = _parse_flags(list(argv), state)
     _apply_late(state)
-    options = dataclasses.replace(ServerOptions(), **state.values)
+    options = set_fields(ServerOptions(), state.values)
     action = _action(state.actions, rest)
     return CommandLine(options, frozenset(state.explicit), action, _warnings(options),
                        check_config=bool(state.meta.get("check_config")),

@@ -19,7 +19,8 @@ what is already running (:func:`apply`):
 * ``ping_interval`` re-arms every client's ping timer;
 * ``pid_file`` and ``ports_file_dir`` rewrite the files;
 * authorization, accounts and routes are handed to hooks (``on_auth_reload``,
-  ``on_routes_reload``) the server may define; options that nothing reads live are
+  ``on_routes_reload``) the server may define (authorization after the changes are
+  logged, as nats-server does); options that nothing reads live are
   simply in force for the next reader, because everything reads ``server.options``.
 
 Each change is logged ``Reloaded: <option> = <value>``, then ``Reloaded server
@@ -43,14 +44,15 @@ from pynats.server.logsinks import LogSetupError
 if TYPE_CHECKING:
     from pynats.server.server import Server
 
-#: Top-level fields that may change on reload (SERVER.md section 5).
+#: Top-level fields that may change on reload (SERVER.md section 5). ``no_auth_user``
+#: is not one of them: nats-server 2.x refuses the reload when it changes.
 RELOADABLE = frozenset({
     "client_advertise", "server_tags", "max_payload", "max_control_line", "max_connections",
     "ping_interval", "ping_max", "write_deadline", "auth_timeout", "no_fast_producer_stall",
     "connect_error_reports", "reconnect_error_reports", "debug", "trace", "trace_verbose",
     "trace_headers", "max_traced_msg_len", "logtime", "logtime_utc", "log_file",
     "log_size_limit", "log_max_num", "log_format", "syslog", "remote_syslog", "pid_file",
-    "ports_file_dir", "authorization", "no_auth_user", "accounts", "system_account",
+    "ports_file_dir", "authorization", "accounts", "system_account",
     "mappings", "tls", "resolver_preload",
 })
 #: ``cluster`` fields that may change on reload; any other cluster change is refused.
@@ -102,7 +104,44 @@ class Change:
         """The ``Reloaded: ...`` line for an applied change."""
         if self.name in ("authorization", "accounts"):
             return "authorization users" if self.name == "authorization" else "accounts"
+        if self.name == "auth_timeout":
+            return f"authorization timeout = {_show(self.new)}"
         return f"{self.name} = {_show(self.new, duration=self.name in _DURATIONS)}"
+
+
+#: What nats-server logs for a changed field of the ``authorization`` block.
+_AUTH_FIELD_NOTICES = {"username": "authorization username",
+                       "password": "authorization password", "token": "authorization token"}
+
+
+def notices(changes: list[Change]) -> list[str]:
+    """The ``Reloaded: ...`` lines for ``changes``, in nats-server's order.
+
+    Any authorization change is announced as nats-server does: ``authorization users``
+    and ``accounts`` first, then the single user, password, token or timeout changed.
+    """
+    names = {change.name for change in changes}
+    lines: list[str] = []
+    for change in changes:
+        if change.name in ("auth_timeout", "authorization", "accounts") and names & {
+                "auth_timeout", "authorization"}:
+            if change.name == "authorization":
+                lines.extend(_auth_notices(changes))
+        else:
+            lines.append(change.logged())
+    if "authorization" not in names and "auth_timeout" in names:
+        lines.extend(_auth_notices(changes))
+    return lines
+
+
+def _auth_notices(changes: list[Change]) -> list[str]:
+    lines = ["authorization users", "accounts"]
+    for change in changes:
+        if change.name == "authorization":
+            lines.extend(notice for field, notice in _AUTH_FIELD_NOTICES.items()
+                         if getattr(change.old, field) != getattr(change.new, field))
+    lines.extend(change.logged() for change in changes if change.name == "auth_timeout")
+    return lines
 
 
 def diff(old: ServerOptions, new: ServerOptions) -> list[Change]:
@@ -156,14 +195,19 @@ def reload(server: Server) -> list[Change]:
     apply(server, old, changes)
     server.config_digest = loaded.digest
     server.config_load_time = time.time()
-    for change in changes:
-        server.log.notice(f"Reloaded: {change.logged()}")
+    for line in notices(changes):
+        server.log.notice(f"Reloaded: {line}")
+    apply_authorization(server, changes)  # after the notices, as nats-server's order
     server.log.notice(f"Reloaded server configuration ({loaded.digest})")
     return changes
 
 
 def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
-    """Make the running server follow ``changes`` (``server.options`` is already new)."""
+    """Make the running server follow ``changes`` (``server.options`` is already new).
+
+    Authorization is left to :func:`apply_authorization`, which nats-server runs after
+    logging the changes.
+    """
     names = {change.name for change in changes}
     opts = server.options
     if names & {"max_payload", "max_control_line"}:
@@ -177,14 +221,18 @@ def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
             session.rearm_ping()
     if "pid_file" in names or "ports_file_dir" in names:
         server.write_process_files(old)
-    if names & {"authorization", "no_auth_user", "accounts", "auth_timeout"}:
-        hook = getattr(server, "on_auth_reload", None)
-        if hook is not None:
-            hook()
     if "cluster.routes" in names:
         hook = getattr(server, "on_routes_reload", None)
         if hook is not None:
             hook(old.cluster.routes, opts.cluster.routes)
+
+
+def apply_authorization(server: Server, changes: list[Change]) -> None:
+    """Re-check connected clients when authorization, accounts or auth_timeout changed."""
+    if {change.name for change in changes} & {"authorization", "accounts", "auth_timeout"}:
+        hook = getattr(server, "on_auth_reload", None)
+        if hook is not None:
+            hook()
 
 
 def _enforce_max_connections(server: Server, limit: int) -> None:

@@ -25,21 +25,30 @@ pass ``max_pending`` is cut off as a slow consumer when it is flushed.
 Queue groups get one member per message, chosen from a random start and moving on past
 members that may not receive it (the publisher itself with echo off). Auto-unsubscribe
 counts at delivery and removes the subscription when it reaches its limit.
+
+Clients whose permissions have ``allow_responses`` are kept in ``responders``: a message
+with a reply subject delivered to one of them lets it answer (``permissions.py``). Only
+when that set is not empty and the message has a reply does a publish take the slower
+:meth:`_publish_noting_replies`, which notes, per receiver, what it was delivered.
 """
 
 from __future__ import annotations
 
+from itertools import chain
 from random import random
 from typing import TYPE_CHECKING
 
 from pynats.protocol.encode import no_responders_headers
 from pynats.protocol.parser import framed_size
-from pynats.server.sublist import SubjectIndex
+from pynats.server.sublist import MatchResult, SubjectIndex
 from pynats.server.subscription import Subscription
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
     from pynats.server.sessions.client import ClientSession
+
+#: Subscriptions of responders with their delivery count before a publish.
+Watched = list[tuple[Subscription, int]]
 
 
 class Router:
@@ -53,6 +62,8 @@ class Router:
         #: Lookups answered by the fast path of :meth:`publish` (one per run of
         #: messages to one subject), added to the index's own counters by monitoring.
         self.cache_hits = 0
+        #: Clients with ``allow_responses`` (almost always none).
+        self.responders: set[ClientSession] = set()
 
     def flush_dirty(self, reader: Connection | None = None) -> None:
         """Write out every connection that got output in this batch.
@@ -87,6 +98,8 @@ class Router:
         plain, queues = found
         if not plain and not queues:
             return 0
+        if reply and self.responders:
+            return self._publish_noting_replies(origin, found, subject, reply, framed, nbytes)
         if len(framed) > 1 and not queues and not any(s.max_msgs for s in plain):
             return self._deliver_run(origin, plain, subject, reply, framed, nbytes)
         delivered = 0
@@ -107,7 +120,31 @@ class Router:
         size = len(payload)
         total = len(hframed) - hframed.index(b"\n") - 3
         framed = b"%d\r\n%s\r\n" % (size, payload)
-        return self._deliver(origin, plain, queues, subject, reply, framed, size, hframed, total)
+        watched = self._responders_in(plain, queues) if reply and self.responders else None
+        delivered = self._deliver(origin, plain, queues, subject, reply, framed, size, hframed,
+                                  total)
+        if watched:
+            _note_replies(watched, reply)
+        return delivered
+
+    def _publish_noting_replies(self, origin: ClientSession, found: MatchResult[Subscription],
+                                subject: bytes, reply: bytes, framed: list[bytes],
+                                nbytes: int) -> int:
+        """:meth:`publish` when receivers may track the reply (``allow_responses``)."""
+        plain, queues = found
+        delivered = 0
+        for one in framed:  # noted per message: each delivery may count as an answer
+            watched = self._responders_in(plain, queues)
+            size = nbytes if len(framed) == 1 else framed_size(one)
+            delivered += self._deliver(origin, plain, queues, subject, reply, one, size)
+            _note_replies(watched, reply)
+        return delivered
+
+    def _responders_in(self, plain: tuple[Subscription, ...],
+                       queues: tuple[tuple[Subscription, ...], ...]) -> Watched:
+        """The subscriptions of responders among the targets, with their delivery counts."""
+        responders = self.responders
+        return [(sub, sub.delivered) for sub in chain(plain, *queues) if sub.client in responders]
 
     def _deliver_run(self, origin: ClientSession, plain: tuple[Subscription, ...],
                      subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> int:
@@ -201,6 +238,13 @@ class Router:
                 origin.conn.send(b"HMSG %s %s %d %d\r\n%s\r\n" % (
                     reply, sub.sid, len(hdr), len(hdr), hdr))
                 return
+
+
+def _note_replies(watched: Watched, reply: bytes) -> None:
+    """Tell each watched receiver that got the message (its count moved) about ``reply``."""
+    for sub, before in watched:
+        if sub.delivered > before:
+            sub.client.note_reply(reply)
 
 
 __all__ = ["Router"]

@@ -34,10 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from pynats import SERVER_VERSION
+from pynats.server.auth import Authenticator
 from pynats.server.config.load import UNSUPPORTED, LoadedConfig
 from pynats.server.config.options import ServerOptions
 from pynats.server.connection import Connection
 from pynats.server.log import Logger, host_port
+from pynats.server.permissions import DeliveryFilter
 from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
 from pynats.server.sublist import SubjectIndex
@@ -49,6 +51,8 @@ LDM_MIN_PAUSE = 0.001
 LDM_MAX_PAUSE = 1.0
 #: Logged at start-up when JetStream is asked for (it is out of scope).
 JETSTREAM_WARNING = UNSUPPORTED["jetstream"]
+#: Logged at start-up when a password is configured in clear (nats-server's wording).
+PLAINTEXT_WARNING = "Plaintext passwords detected, use nkeys or bcrypt"
 
 
 def new_server_id() -> str:
@@ -92,6 +96,10 @@ class Server:
         self.index: SubjectIndex[Subscription] = SubjectIndex(
             cache=not options.disable_sublist_cache)
         self.router = Router(self.index)
+        #: Client authentication in force; rebuilt by :meth:`on_auth_reload`.
+        self.auth = Authenticator(options)
+        #: Keeps messages from clients whose subscribe deny list forbids them.
+        self.delivery_filter = DeliveryFilter(self.index)
         self.clients: dict[int, ClientSession] = {}
         self.closed_clients: collections.deque[ClientSession] = collections.deque(
             maxlen=max(options.max_closed_clients, 0))
@@ -142,6 +150,8 @@ class Server:
         self.log.notice("  Git:      [not set]")
         self.log.notice(f"  Name:     {self.server_name}")
         self.log.notice(f"  ID:       {self.server_id}")
+        if self.auth.plaintext_passwords():
+            self.log.warn(PLAINTEXT_WARNING)
         if opts.config_file:
             self.log.notice(f"Using configuration file: {opts.config_file} "
                             f"({self.config_digest})")
@@ -246,8 +256,11 @@ class Server:
             "host": host,
             "port": port,
             "headers": not opts.no_header_support,
-            "max_payload": opts.max_payload,
         }
+        # no_auth_user clears it for clients, not in the server's own (/varz, lame duck).
+        if self.auth.info_required if session is not None else self.auth.required:
+            info["auth_required"] = True
+        info["max_payload"] = opts.max_payload
         if session is not None:
             info["client_id"] = session.cid
             info["client_ip"] = session.conn.host
@@ -255,6 +268,25 @@ class Server:
 
     def now(self) -> float:
         return self.loop.time()
+
+    def on_auth_reload(self) -> None:
+        """Authorization changed on reload: re-check every client against it.
+
+        As nats-server's ``reloadAuthorization``: first the clients whose user is gone
+        (or moved account) are closed, then every other client is authenticated again
+        with what it presented; those refused are disconnected, the others get their
+        new permissions and lose the subscriptions these no longer allow.
+        """
+        self.auth = Authenticator(self.options)
+        sessions = [self.clients[cid] for cid in sorted(self.clients)]
+        staying = []
+        for session in sessions:
+            if session.user_is_gone():
+                session.conn.close("Client Closed")
+            else:
+                staying.append(session)
+        for session in staying:
+            session.recheck_auth()
 
     # -- files ---------------------------------------------------------------------------
     def write_process_files(self, old: ServerOptions) -> None:

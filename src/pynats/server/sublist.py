@@ -32,6 +32,7 @@ and ``queue`` attributes (``queue`` is ``b""`` for plain subscriptions).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Final, Generic, NamedTuple, Protocol, TypeVar
@@ -122,6 +123,10 @@ class SubjectIndex(Generic[S]):
         self.matches = 0
         #: Calls to :meth:`match` that had to walk the trie.
         self.misses = 0
+        #: Applied to a freshly computed result before it is cached and returned, when
+        #: set (the server hides subscriptions whose client may not receive a subject,
+        #: ``permissions.DeliveryFilter``). Whoever sets or changes it clears ``cache``.
+        self.result_filter: Callable[[bytes, MatchResult[S]], MatchResult[S]] | None = None
 
     # -- changes -----------------------------------------------------------------------
     def insert(self, sub: S) -> None:
@@ -191,6 +196,8 @@ class SubjectIndex(Generic[S]):
             return result
         self.misses += 1
         result = self._match(subject)
+        if self.result_filter is not None:
+            result = self.result_filter(subject, result)
         if self.cache_on:
             if len(self.cache) >= CACHE_MAX:
                 for old in list(islice(self.cache, CACHE_MAX - CACHE_SWEEP)):

@@ -21,13 +21,13 @@ treats them as failures. Keys of features pynats does not implement (``jetstream
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pynats.errors import ConfigError
 from pynats.server.config import blocks
-from pynats.server.config.options import ServerOptions
+from pynats.server.config.options import DEFAULT_AUTH_TIMEOUT, ServerOptions
 from pynats.server.config.parser import Node, digest_of_tree, parse_file
 from pynats.server.config.values import (
     Problems,
@@ -282,7 +282,8 @@ def _log_format(name: str, value: Node, fields: dict[str, Any], problems: Proble
 def _authorization(name: str, value: Node, fields: dict[str, Any], problems: Problems) -> None:
     auth = blocks.parse_authorization(value, problems)
     fields["authorization"] = auth
-    fields["auth_timeout"] = auth.timeout
+    # As nats-server's baseline options: a zero timeout means the default one.
+    fields["auth_timeout"] = auth.timeout or DEFAULT_AUTH_TIMEOUT
 
 
 def _accounts(name: str, value: Node, fields: dict[str, Any], problems: Problems) -> None:
@@ -342,10 +343,40 @@ def _check_names(tree: Node, options: ServerOptions, problems: Problems) -> None
 
 def merge(file_options: ServerOptions, flag_options: ServerOptions,
           explicit: Iterable[str]) -> ServerOptions:
-    """The file's options with every field set on the command line taken from the flags."""
-    changes = {name: getattr(flag_options, name) for name in explicit}
+    """The file's options with every field set on the command line taken from the flags.
+
+    ``explicit`` names fields; a dotted name (``authorization.username``) is a field of
+    a nested block, so ``--user`` replaces the file's user and keeps its other keys.
+    """
+    changes = {name: get_field(flag_options, name) for name in explicit}
     changes.pop("config_file", None)
-    return dataclasses.replace(file_options, **changes)
+    return set_fields(file_options, changes)
+
+
+def get_field(options: ServerOptions, name: str) -> object:
+    """The value of field ``name`` (dotted for nested blocks) of ``options``."""
+    value: object = options
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def set_fields(options: ServerOptions, values: Mapping[str, object]) -> ServerOptions:
+    """``options`` with ``values`` replaced; dotted names set fields of nested blocks.
+
+    Example: ``set_fields(opts, {"port": 1, "authorization.token": "t"})``.
+    """
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, object]] = {}
+    for name, value in values.items():
+        outer, dot, inner = name.partition(".")
+        if dot:
+            nested.setdefault(outer, {})[inner] = value
+        else:
+            top[name] = value
+    for outer, fields in nested.items():
+        top[outer] = dataclasses.replace(top.get(outer, getattr(options, outer)), **fields)
+    return dataclasses.replace(options, **top)
 
 
 def validate(options: ServerOptions) -> None:

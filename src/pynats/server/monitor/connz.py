@@ -213,8 +213,8 @@ def subjects_collide(first: str, second: str) -> bool:
 
 
 def auth_user(session: ClientSession) -> str:
-    """The user a client authenticated as ("" without authentication)."""
-    return str(getattr(session, "user", "") or "")
+    """The user a client presented: user or nkey, a redacted token ("" if none)."""
+    return session.user
 
 
 def sort_sessions(sessions: Iterable[ClientSession], sort: str,

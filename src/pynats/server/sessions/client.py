@@ -12,6 +12,19 @@ message's parts and ``on_op`` with a record for anything else, which ``handlers`
 to a bound method, in order as they are parsed. Handlers never await: output goes through
 ``conn.send`` (flushed at the end of the read batch), messages through the Router.
 
+``on_pub``, ``on_hpub`` and ``on_op`` are attributes holding bound methods, chosen for
+the client's state so that no state is tested per message:
+
+* awaiting authentication (auth configured, no CONNECT yet): the first operation must
+  be CONNECT, else the client gets ``-ERR 'Authorization Violation'`` (unless
+  ``no_auth_user`` lets it in); an auth timer closes it with ``Authentication Timeout``;
+* open: no publish permissions, the plain fast path;
+* guarded: publish permissions; a run of messages to an allowed subject still takes
+  the fast path after one cached lookup, others are checked one by one.
+
+Authentication itself is decided by ``server.auth`` (``auth.py``); permissions are
+compiled by ``permissions.py``. After a reload the server calls :meth:`recheck_auth`.
+
 Keepalive follows nats-server's ``processPingTimer``: the timer fires every
 ``ping_interval`` (the first time shortly after CONNECT); a PING is skipped when the
 client sent PUB, SUB, UNSUB or PING within the interval and its RTT is known; when the
@@ -28,11 +41,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynats.protocol import ops
-from pynats.protocol.encode import OK, PING, PONG, encode_info
+from pynats.protocol.encode import OK, PING, PONG, encode_err, encode_info
 from pynats.protocol.errors import ProtocolError, UnknownOperation
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
-from pynats.server.log import conn_prefix
+from pynats.server.auth import Credentials, Login
+from pynats.server.config.options import Permissions
+from pynats.server.log import conn_prefix, go_quote
+from pynats.server.permissions import ClientPermissions
 from pynats.server.subscription import Subscription
 
 if TYPE_CHECKING:
@@ -49,6 +65,11 @@ _RESERVED_FIRST = frozenset(b"_$")
 RESERVED_QUEUE = b"_sys_"
 #: nats-server delays the first PING after CONNECT by at most this (``setFirstPingTimer``).
 FIRST_PING_MAX = 2.0
+
+#: The parser sink's entry points, held as attributes (see the module docstring).
+PubHandler = Callable[[bytes, bytes, list[bytes], int], None]
+HPubHandler = Callable[[bytes, bytes, bytes, bytes, bytes], None]
+OpHandler = Callable[[ops.Op], None]
 
 #: CONNECT keys nats-server decodes, with their JSON types. Like Go's decoder, keys match
 #: case-insensitively, unknown keys are ignored and a wrong type fails the CONNECT.
@@ -80,6 +101,16 @@ class ClientSession:
         self.lang = ""
         self.version = ""
         self.connected = False
+        #: Credentials presented in the last CONNECT; ``login`` once authenticated.
+        self.credentials = Credentials()
+        self.login: Login | None = None
+        #: ``/connz`` ``authorized_user`` (set from CONNECT even when it is refused).
+        self.user = ""
+        self.permissions: ClientPermissions | None = None
+        self._auth_label = ""  # '"$G/user:alice"' in log prefixes, after CONNECT
+        self._auth_timer: asyncio.TimerHandle | None = None
+        #: Authentication is configured and the client has not passed it yet.
+        self.awaiting_auth = False
         self.subs: dict[bytes, Subscription] = {}
         self.in_msgs = 0
         self.in_bytes = 0
@@ -106,6 +137,9 @@ class ClientSession:
             ops.Info: _ignore,
             ops.Ok: _ignore,
         }
+        self.on_pub: PubHandler = self._pub_open
+        self.on_hpub: HPubHandler = self._hpub_open
+        self.on_op: OpHandler = self._dispatch
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -117,6 +151,8 @@ class ClientSession:
             self.conn.close("Maximum Connections Exceeded", "maximum connections exceeded")
             return
         self.server.log.debug(f"{self.describe()}Client connection created")
+        if self.server.auth.required:
+            self._await_auth(self.server.options.auth_timeout)
         self._arm_ping(self.server.options.ping_interval)
 
     def on_closed(self, reason: str) -> None:
@@ -129,6 +165,8 @@ class ClientSession:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
+        self._clear_auth_timer()
+        self._drop_permissions()
         for sub in self.subs.values():
             self.server.index.remove(sub)
         self.server.client_closed(self)
@@ -153,19 +191,166 @@ class ClientSession:
 
     def describe(self) -> str:
         """The connection prefix nats-server puts on log lines."""
-        return conn_prefix(self.conn.host, self.conn.port, self.cid,
-                           version=self.version, lang=self.lang, name=self.name)
+        prefix = conn_prefix(self.conn.host, self.conn.port, self.cid,
+                             version=self.version, lang=self.lang, name=self.name)
+        return f"{prefix}{self._auth_label} - " if self._auth_label else prefix
+
+    # -- authentication --------------------------------------------------------------------
+    def _await_auth(self, timeout: float) -> None:
+        """Require CONNECT first, within ``timeout`` seconds."""
+        self.awaiting_auth = True
+        self.on_pub = self._pub_before_auth
+        self.on_hpub = self._hpub_before_auth
+        self.on_op = self._op_before_auth
+        if timeout > 0:
+            self._auth_timer = self.server.loop.call_later(timeout, self._auth_timed_out)
+
+    def _clear_auth_timer(self) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+
+    def _auth_timed_out(self) -> None:
+        self._auth_timer = None
+        if not self.closed:
+            self.server.log.debug(f"{self.describe()}Authentication Timeout")
+            self.conn.close("Authentication Timeout", "Authentication Timeout")
+
+    def may_start(self, data: bytes) -> bool:
+        """The first bytes from a client that must authenticate: CONNECT, or else?
+
+        nats-server decides on the very first byte, before the operation is complete or
+        even valid: anything but ``C`` is refused, unless no_auth_user lets it in.
+        """
+        return data[:1] in (b"C", b"c") or self._login_without_connect()
+
+    def _op_before_auth(self, op: ops.Op) -> None:
+        if type(op) is ops.Connect:
+            self.on_connect(op)
+        elif self._login_without_connect():
+            self.on_op(op)
+
+    def _pub_before_auth(self, subject: bytes, reply: bytes, framed: list[bytes],
+                         nbytes: int) -> None:
+        if self._login_without_connect():
+            self.on_pub(subject, reply, framed, nbytes)
+
+    def _hpub_before_auth(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                          hframed: bytes) -> None:
+        if self._login_without_connect():
+            self.on_hpub(subject, reply, headers, payload, hframed)
+
+    def _login_without_connect(self) -> bool:
+        """A first operation other than CONNECT: in as no_auth_user, or refused."""
+        self._clear_auth_timer()
+        login = self.server.auth.login_without_connect()
+        if login is None:
+            self._auth_violation()
+            return False
+        self.connected = True
+        self._log_in(login)
+        return True
+
+    def _auth_violation(self, creds: Credentials | None = None) -> None:
+        who = self.server.auth.effective(creds or self.credentials).who()
+        self.server.log.error(f"{self.describe()}authentication error" +
+                              (f" - {who}" if who else ""))
+        self.conn.close("Authentication Failure", "Authorization Violation")
+
+    def _log_in(self, login: Login) -> None:
+        """Become ``login``'s user: identity, permissions, and the matching handlers."""
+        self.login = login
+        self.user = login.credentials.shown_user()
+        self.awaiting_auth = False
+        self.set_permissions(login.permissions)
+
+    def set_permissions(self, perms: Permissions | None) -> None:
+        """Enforce ``perms`` from now on (``None``: no restriction); drops all caches."""
+        self._drop_permissions()
+        compiled = None if perms is None else ClientPermissions(perms, self.server.now)
+        self.permissions = compiled
+        if compiled is not None and compiled.tracks_responses:
+            self.router.responders.add(self)
+        if self.awaiting_auth:
+            return
+        guarded = compiled is not None and compiled.restricts_publish
+        self.on_pub = self._pub_guarded if guarded else self._pub_open
+        self.on_hpub = self._hpub_guarded if guarded else self._hpub_open
+        self.on_op = self._dispatch
+
+    def _drop_permissions(self) -> None:
+        if self.permissions is not None:
+            self.router.responders.discard(self)
+            self.server.delivery_filter.discard(self)
+            self.permissions = None
+
+    def user_is_gone(self) -> bool:
+        """After a reload: whether this client's user (or nkey) no longer exists.
+
+        nats-server closes such clients without an error, and also those whose user
+        moved to another account.
+        """
+        login = self.login
+        return login is not None and self.server.auth.user_is_gone(login.credentials,
+                                                                    login.user.account)
+
+    def recheck_auth(self) -> None:
+        """Authorization was reloaded: stay with new permissions, or be disconnected.
+
+        The credentials are checked again (as finally used: no_auth_user's when the
+        client gave none); a client they no longer let in gets ``Authorization
+        Violation``, the others lose the subscriptions the new permissions refuse.
+        """
+        if self.closed:
+            return
+        creds = self.login.credentials if self.login is not None else self.credentials
+        renewed = self.server.auth.authenticate(creds)
+        if renewed is None:
+            self._auth_violation(creds)
+        elif not self.awaiting_auth:
+            self._log_in(renewed)
+            self._recheck_subscriptions()
+
+    def _recheck_subscriptions(self) -> None:
+        perms = self.permissions
+        if perms is None:
+            return
+        for sub in list(self.subs.values()):
+            if perms.may_subscribe(sub.subject) or (
+                    sub.queue and perms.may_subscribe(sub.subject, sub.queue)):
+                if perms.needs_delivery_filter(sub.subject):
+                    self.server.delivery_filter.add(self)
+                continue
+            self.remove_subscription(sub)
+            queue = f" using queue {_quoted(sub.queue)}" if sub.queue else ""
+            where = f"{_quoted(sub.subject)}{queue} (sid {_quoted(sub.sid)})"
+            self.conn.send_now(encode_err(f"Permissions Violation for Subscription to {where}"))
+            creds = self.login.credentials if self.login is not None else self.credentials
+            who = creds.who() or 'User "N/A"'
+            self.server.log.notice(f"Removed sub {where} for {who} - not authorized")
+
+    def denies_delivery(self, subject: bytes) -> bool:
+        """Whether a message on ``subject`` may not be delivered to this client."""
+        return self.permissions is not None and self.permissions.denies_delivery(subject)
+
+    def note_reply(self, reply: bytes) -> None:
+        """A message with reply subject ``reply`` was delivered (``allow_responses``)."""
+        if self.permissions is not None:
+            self.permissions.received_reply(reply)
 
     # -- handlers for the other operations ------------------------------------------------
     def on_connect(self, op: ops.Connect) -> None:
+        self._clear_auth_timer()
         options = _connect_options(op.options)
         if options is None:
             self.server.log.debug(f"{self.describe()}malformed CONNECT")
             self.conn.close("Protocol Violation")
             return
-        if options.get("account") or options.get("new_account"):
-            self.server.log.error(f'{self.describe()}authentication error - User "N/A"')
-            self.conn.close("Authentication Failure", "Authorization Violation")
+        self.credentials = Credentials.from_connect(options)
+        self.user = self.server.auth.effective(self.credentials).shown_user()
+        login = self.server.auth.authenticate(self.credentials)
+        if login is None or options.get("account") or options.get("new_account"):
+            self._auth_violation()
             return
         self.verbose = options.get("verbose", self.verbose)
         self.pedantic = options.get("pedantic", self.pedantic)
@@ -189,6 +374,9 @@ class ClientSession:
             for sub in list(self.subs.values()):
                 self.remove_subscription(sub)
         self.connected = True
+        self._log_in(login)
+        label = login.credentials.label()
+        self._auth_label = go_quote(f"$G/{label}") if label else ""
         self.rtt = max(self.server.now() - self._start_time, 1e-6)  # nats-server's estimate
         if self.verbose:
             self.conn.send(OK)
@@ -196,7 +384,8 @@ class ClientSession:
         self._arm_ping(min(interval, FIRST_PING_MAX) * (1 + random.random() * 0.2))
 
     # The parser's sink: PUB and HPUB come as arguments, the rest as records.
-    def on_pub(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+    def _pub_open(self, subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> None:
+        """``on_pub`` of a client without publish permissions."""
         self.last_activity = time.time()  # messages and subscriptions count, PINGs do not
         self.in_msgs += len(framed)
         self.in_bytes += nbytes
@@ -217,12 +406,36 @@ class ClientSession:
             for _ in framed:
                 router.no_responders(self, subject, reply)
 
-    def on_hpub(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
-                hframed: bytes) -> None:
+    def _pub_guarded(self, subject: bytes, reply: bytes, framed: list[bytes],
+                     nbytes: int) -> None:
+        """``on_pub`` of a client with publish permissions."""
+        perms = self.permissions
+        if perms is None or perms.publish_allowed(subject):
+            self._pub_open(subject, reply, framed, nbytes)
+            return
+        self.last_activity = time.time()
+        self.in_msgs += len(framed)
+        self.in_bytes += nbytes
+        for one in framed:  # each message may use up an allowed reply
+            if self._admit_guarded(subject, reply):
+                self._route(subject, reply, [one], framed_size(one))
+
+    def _hpub_open(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                   hframed: bytes) -> None:
+        """``on_hpub`` of a client without publish permissions."""
+        self._hpub(self._admit, subject, reply, headers, payload, hframed)
+
+    def _hpub_guarded(self, subject: bytes, reply: bytes, headers: bytes, payload: bytes,
+                      hframed: bytes) -> None:
+        """``on_hpub`` of a client with publish permissions."""
+        self._hpub(self._admit_guarded, subject, reply, headers, payload, hframed)
+
+    def _hpub(self, admit: Callable[[bytes, bytes], bool], subject: bytes, reply: bytes,
+              headers: bytes, payload: bytes, hframed: bytes) -> None:
         self.last_activity = time.time()
         self.in_msgs += 1
         self.in_bytes += len(headers) + len(payload)
-        if self._admit(subject, reply) and not self.router.publish_headers(
+        if admit(subject, reply) and not self.router.publish_headers(
                 self, subject, reply, payload, hframed) and reply and self.no_responders:
             self.router.no_responders(self, subject, reply)
 
@@ -237,7 +450,24 @@ class ClientSession:
             self.conn.send(OK)
         return True
 
-    def on_op(self, op: ops.Op) -> None:
+    def _admit_guarded(self, subject: bytes, reply: bytes) -> bool:
+        """:meth:`_admit` with the publish permissions checked, in nats-server's order."""
+        if self.pedantic and not is_valid_literal(subject):
+            self.conn.send(b"-ERR 'Invalid Publish Subject'\r\n")
+        perms = self.permissions
+        if subject.startswith(RESERVED_SUBJECT_PREFIXES) or (
+                perms is not None and not perms.may_publish(subject)):
+            self._publish_violation(subject)
+            return False
+        if reply.startswith(RESERVED_REPLY_PREFIXES):
+            self._reply_violation(reply)
+            return False
+        if self.verbose:
+            self.conn.send(OK)
+        return True
+
+    def _dispatch(self, op: ops.Op) -> None:
+        """``on_op`` once authenticated: each record to its handler."""
         self.handlers[type(op)](op)
 
     def on_msg(self, subject: bytes, sid: bytes, reply: bytes, payload: bytes) -> None:
@@ -250,24 +480,40 @@ class ClientSession:
     def _reserved(self, subject: bytes, reply: bytes) -> bool:
         """Refuse a publish to a reserved subject or with a reserved reply subject."""
         if subject.startswith(RESERVED_SUBJECT_PREFIXES):
-            self._violation(f'Permissions Violation for Publish to "{_text(subject)}"')
+            self._publish_violation(subject)
             return True
         if reply.startswith(RESERVED_REPLY_PREFIXES):
-            self._violation(f'Permissions Violation for Publish with Reply of "{_text(reply)}"')
+            self._reply_violation(reply)
             return True
         return False
 
-    def _violation(self, text: str) -> None:
-        self.server.log.error(f"{self.describe()}{text}")
-        self.conn.send(b"-ERR '" + text.encode() + b"'\r\n")
+    def _publish_violation(self, subject: bytes) -> None:
+        self.conn.send(encode_err(f"Permissions Violation for Publish to {_quoted(subject)}"))
+        self.server.log.error(f"{self.describe()}Publish Violation - Subject {_quoted(subject)}")
+
+    def _reply_violation(self, reply: bytes) -> None:
+        self.conn.send(encode_err(
+            f"Permissions Violation for Publish with Reply of {_quoted(reply)}"))
+        self.server.log.error(f"{self.describe()}Publish Violation - Reply {_quoted(reply)}")
+
+    def _subscribe_violation(self, op: ops.Sub) -> None:
+        subject, queue = _quoted(op.subject), _quoted(op.queue)
+        err = f"Permissions Violation for Subscription to {subject}"
+        logged = f"Subscription Violation - Subject {subject}"
+        if op.queue:
+            err += f" using queue {queue}"
+            logged += f", Queue: {queue}"
+        self.conn.send(encode_err(err))
+        self.server.log.error(f"{self.describe()}{logged}, SID {_text(op.sid)}")
 
     def on_sub(self, op: ops.Sub) -> None:
         # nats-server's order: permissions, the limit, a duplicate sid, the subject.
         self._activity += 1
         self.last_activity = time.time()
-        if op.queue == RESERVED_QUEUE:
-            self._violation(f'Permissions Violation for Subscription to "{_text(op.subject)}" '
-                            f'using queue "{_text(op.queue)}"')
+        perms = self.permissions
+        if op.queue == RESERVED_QUEUE or (
+                perms is not None and not perms.may_subscribe(op.subject, op.queue)):
+            self._subscribe_violation(op)
             return
         limit = self.server.options.max_subscriptions
         if limit > 0 and len(self.subs) >= limit:
@@ -280,6 +526,8 @@ class ClientSession:
                 return
             sub = Subscription(self, op.subject, op.queue, op.sid)
             self.subs[op.sid] = sub
+            if perms is not None and perms.needs_delivery_filter(op.subject):
+                self.server.delivery_filter.add(self)
             self.server.index.insert(sub)
         if self.verbose:
             self.conn.send(OK)
@@ -373,6 +621,11 @@ def _connect_options(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 def _text(subject: bytes) -> str:
     return subject.decode(errors="replace")
+
+
+def _quoted(value: bytes) -> str:
+    """Go's ``%q`` of a subject, queue or sid, as nats-server writes them."""
+    return go_quote(_text(value))
 
 
 def _ignore(op: object) -> None:
