@@ -45,6 +45,13 @@ CHECK_CASES = {
     "auth_user_without_name": "authorization { users: [{password: x}] }\n",
     "auth_user_unknown_key": "authorization { users: [{user: a, foo: 1}] }\n",
     "auth_unknown_key": "authorization { bogus: 1 }\n",
+    "auth_nkey_bad": "authorization { users: [{nkey: UABC}] }\n",
+    "auth_nkey_seed": ("authorization {\n  users: [\n    {nkey: "
+                       '"SUAOQMXHNLCHFC4EFURCP34BRWTOW5EXYQVPIJGK6MKZUSJAPYPQRA6S2Y"}\n  ]\n}\n'),
+    "auth_nkey_account": ("accounts { A: { users: [{nkey: "
+                          "AC5GRL36RQV7MJ2GT6WQSCKDKJKYTK4T2LGLWJ2SEJKRDHFOQQWGGFQL}] } }\n"),
+    "auth_nkey_valid": ("authorization { users: [{nkey: "
+                        "UD2EMULEI245URI3DIPNAOEHOSY37IUPUPDO7UPOOVYYZGASTNZO2HXD}] }\n"),
     "perm_not_subject": "authorization { users: [{user: a, permissions: {publish: 1}}] }\n",
     "perm_unknown_key": "authorization { users: [{user: a, permissions: {bogus: [a]}}] }\n",
     "perm_bad_subject": 'authorization { users: [{user: a, permissions: {publish: "a..b"}}] }\n',

@@ -12,8 +12,9 @@ the credentials as finally used) or ``None``. The session does everything else: 
 The mechanisms are tried in nats-server's order (``processClientOrLeafAuthentication``
 in ``server/auth.go``); the first configured one decides:
 
-1. nkey users, when the client sent an ``nkey`` (not implemented yet: such a client is
-   refused; the branch is where signature checking against the INFO nonce will go);
+1. nkey users, when the client sent an ``nkey``: the key must be a configured user's
+   and ``sig`` its signature of the nonce this connection's INFO carried (an unknown
+   key is refused, never tried as a password user);
 2. the ``users`` list (``authorization.users`` plus the users of every ``accounts``
    block): the client's ``user`` picks the entry and its ``pass`` must match. A client
    that sent no credentials at all is logged in as ``no_auth_user`` when one is set
@@ -38,6 +39,7 @@ their permissions apply, but every client shares the global account ``$G``.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import secrets
@@ -47,6 +49,7 @@ from typing import Any, Final
 
 import bcrypt
 
+from pynats import nkeys
 from pynats.server.config.options import Permissions, ServerOptions, User
 
 #: What nats-server shows in place of a token (logs, ``/connz`` ``authorized_user``).
@@ -57,6 +60,8 @@ STANDARD: Final = "STANDARD"
 BCRYPT_CACHE_MAX: Final = 1024
 #: bcrypt only reads this many bytes of a password (Go's implementation ignores the rest).
 BCRYPT_MAX_PASSWORD: Final = 72
+#: Random bytes in an INFO nonce (nats-server's ``nonceRawLen``).
+NONCE_RAW_LEN: Final = 11
 
 _BCRYPT_PREFIX = re.compile(r"\$2[abxy]\$[0-9]{2}\$")
 _CACHE_KEY = secrets.token_bytes(32)
@@ -73,13 +78,15 @@ class Credentials:
     nkey: str = ""
     sig: str = ""
     jwt: str = ""
+    #: The nonce the server sent in this connection's INFO ("" if none): what ``sig`` signs.
+    nonce: str = ""
 
     @classmethod
-    def from_connect(cls, options: Mapping[str, Any]) -> Credentials:
+    def from_connect(cls, options: Mapping[str, Any], nonce: str = "") -> Credentials:
         """Pick the credentials out of decoded CONNECT options (lower-cased keys)."""
         return cls(user=options.get("user", ""), password=options.get("pass", ""),
                    token=options.get("auth_token", ""), nkey=options.get("nkey", ""),
-                   sig=options.get("sig", ""), jwt=options.get("jwt", ""))
+                   sig=options.get("sig", ""), jwt=options.get("jwt", ""), nonce=nonce)
 
     @property
     def given(self) -> bool:
@@ -162,7 +169,7 @@ class Authenticator:
         if not self.required:
             return Login(ANONYMOUS, creds)
         if self.nkeys and creds.nkey:
-            return self._nkey_login(creds)
+            return self._nkey_login(creds, conn_type)
         if self.users:
             login = self._user_login(creds, conn_type)
             if login is not None or creds.user:
@@ -217,9 +224,47 @@ class Authenticator:
             return None
         return Login(user, creds) if compare_secret(user.password, creds.password) else None
 
-    def _nkey_login(self, creds: Credentials) -> Login | None:
-        """nkey users sign the INFO nonce; not implemented yet, so they are refused."""
-        return None
+    # -- nkey users ------------------------------------------------------------------------
+    @property
+    def nonce_required(self) -> bool:
+        """Whether INFO carries a nonce: nkey users are configured (``nonceRequired``)."""
+        return bool(self.nkeys)
+
+    def _nkey_login(self, creds: Credentials, conn_type: str) -> Login | None:
+        """A configured nkey whose owner signed this connection's nonce."""
+        user = self.nkeys.get(creds.nkey)
+        if user is None or not connection_type_allowed(user, conn_type):
+            return None
+        return Login(user, creds) if not nkey_signature_problem(creds) else None
+
+    def nkey_refusal(self, creds: Credentials) -> str:
+        """Why nats-server would refuse these nkey credentials, for its debug log.
+
+        "" when the nkey branch does not apply, the key is unknown (nats-server says
+        nothing more then) or the signature is good.
+        """
+        if not (self.nkeys and creds.nkey in self.nkeys):
+            return ""
+        return nkey_signature_problem(creds)
+
+
+def new_nonce() -> str:
+    """A fresh INFO nonce: 11 random bytes, base64 URL-safe without padding (15 chars)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(NONCE_RAW_LEN)).decode().rstrip("=")
+
+
+def nkey_signature_problem(creds: Credentials) -> str:
+    """Check ``sig`` against ``nonce`` and ``nkey``: "" if good, else nats-server's reason."""
+    if not creds.sig:
+        return "Signature missing"
+    sig = nkeys.decode_signature(creds.sig)
+    if sig is None:
+        return "Signature not valid base64"
+    if not nkeys.is_valid_public_key(creds.nkey):
+        return "User nkey not valid"
+    if not nkeys.verify(creds.nkey, creds.nonce.encode(), sig):
+        return "Signature not verified"
+    return ""
 
 
 def connection_type_allowed(user: User, conn_type: str) -> bool:
@@ -266,6 +311,7 @@ def _bcrypt_matches(hashed: str, given: str) -> bool:
 
 
 __all__ = [
-    "ANONYMOUS", "REDACTED", "STANDARD", "Authenticator", "Credentials", "Login",
-    "compare_secret", "connection_type_allowed", "is_bcrypt",
+    "ANONYMOUS", "NONCE_RAW_LEN", "REDACTED", "STANDARD", "Authenticator", "Credentials",
+    "Login", "compare_secret", "connection_type_allowed", "is_bcrypt", "new_nonce",
+    "nkey_signature_problem",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from pynats.nkeys import Prefix, is_valid_public_key
 from pynats.protocol.subjects import is_valid_subscription
 from pynats.server.config.options import (
     Account,
@@ -197,6 +198,9 @@ def _user(node: Node, problems: Problems, account: str) -> User | None:
     last = list(want_map(node).values())[-1] if node.value else node
     if not user.nkey and not user.username:
         problems.error(last, "User entry requires a user")
+        return None
+    if user.nkey and not is_valid_public_key(user.nkey, Prefix.USER):
+        problems.error(last, "Not a valid public nkey for a user")
         return None
     if user.nkey and (user.username or user.password):
         problems.error(last, "Nkey users do not take usernames or passwords")

@@ -45,7 +45,7 @@ from pynats.protocol.encode import OK, PING, PONG, encode_err, encode_info
 from pynats.protocol.errors import ProtocolError, UnknownOperation
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
-from pynats.server.auth import Credentials, Login
+from pynats.server.auth import Credentials, Login, new_nonce
 from pynats.server.config.options import Permissions
 from pynats.server.log import conn_prefix, go_quote
 from pynats.server.permissions import ClientPermissions
@@ -104,6 +104,8 @@ class ClientSession:
         #: Credentials presented in the last CONNECT; ``login`` once authenticated.
         self.credentials = Credentials()
         self.login: Login | None = None
+        #: The nonce sent in INFO for nkey users to sign ("" when none are configured).
+        self.nonce = ""
         #: ``/connz`` ``authorized_user`` (set from CONNECT even when it is refused).
         self.user = ""
         self.permissions: ClientPermissions | None = None
@@ -144,7 +146,10 @@ class ClientSession:
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Send INFO, enforce max_connections, arm the ping timer."""
-        self.conn.send_now(encode_info(self.server.client_info(self)))
+        info = self.server.client_info(self)
+        if self.server.auth.nonce_required:  # only in this first INFO, as nats-server
+            self.nonce = info["nonce"] = new_nonce()
+        self.conn.send_now(encode_info(info))
         limit = self.server.options.max_connections
         if limit < 0 or self.server.num_clients() > limit:
             self.server.log.error(f"{self.describe()}maximum connections exceeded")
@@ -252,6 +257,9 @@ class ClientSession:
         return True
 
     def _auth_violation(self, creds: Credentials | None = None) -> None:
+        detail = self.server.auth.nkey_refusal(creds or self.credentials)
+        if detail:
+            self.server.log.debug(f"{self.describe()}{detail}")
         who = self.server.auth.effective(creds or self.credentials).who()
         self.server.log.error(f"{self.describe()}authentication error" +
                               (f" - {who}" if who else ""))
@@ -346,7 +354,7 @@ class ClientSession:
             self.server.log.debug(f"{self.describe()}malformed CONNECT")
             self.conn.close("Protocol Violation")
             return
-        self.credentials = Credentials.from_connect(options)
+        self.credentials = Credentials.from_connect(options, nonce=self.nonce)
         self.user = self.server.auth.effective(self.credentials).shown_user()
         login = self.server.auth.authenticate(self.credentials)
         if login is None or options.get("account") or options.get("new_account"):
