@@ -117,17 +117,23 @@ def test_accounts_block() -> None:
     assert opts.system_account == "A"
 
 
+#: A certificate and key that load (the corpus's), for blocks whose files are checked.
+CERTS = Path(__file__).parent / "config" / "corpus" / "configs" / "certs"
+CERT, KEY = str(CERTS / "server-cert.pem"), str(CERTS / "server-key.pem")
+
+
 def test_tls_and_cluster_blocks() -> None:
     opts = options(
-        'tls { cert_file: "c.pem", key_file: "k.pem", ca_file: "ca.pem", verify: true,'
+        f'tls {{ cert_file: "{CERT}", key_file: "{KEY}", ca_file: "{CERT}", verify: true,'
         ' timeout: 1.5, handshake_first: true, min_version: "1.3" }\n'
         'cluster { name: c1, listen: "127.0.0.1:6333", routes: [nats-route://a:1, '
         'nats-route://b:2], authorization { user: r, password: s, timeout: 1 },'
         ' permissions { import: "a.>", export: { deny: "b.>" } }, no_advertise: true,'
         ' connect_retries: 4, pool_size: 3 }\n')
-    assert opts.tls == TLSOptions(cert_file="c.pem", key_file="k.pem", ca_file="ca.pem",
+    assert opts.tls == TLSOptions(cert_file=CERT, key_file=KEY, ca_file=CERT,
                                   verify=True, timeout=1.5, handshake_first=True,
                                   min_version="1.3")
+    assert opts.auth_timeout == 2.5  # no authorization timeout: the TLS timeout plus one
     assert opts.cluster == ClusterOptions(
         name="c1", host="127.0.0.1", port=6333,
         routes=("nats-route://a:1", "nats-route://b:2"), username="r", password="s",

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_monitor import TIMEOUT, nats_client, quiet_server
+from test_monitor import TIMEOUT, quiet_server
 
-from harness import InProcessServer, ServerProcess, nats_server_binary
+from harness import InProcessServer, RawClient, ServerProcess, nats_server_binary
+from pynats.server.certs import cert_not_after, der_not_after
 from pynats.server.config.options import TLSOptions
 from pynats.server.monitor.http import MonitorStartError, start_monitor
-from pynats.server.monitor.tls import TLS_REQUIRED, cert_not_after, der_not_after
+from pynats.server.tls import TLS_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,10 @@ def test_plain_http_on_the_https_port_is_dropped(secure: InProcessServer, cert: 
         except ConnectionResetError:
             data = b""
         assert not data.startswith(b"HTTP/1.1 200")
-    # The listener and the client port still work.
+    # The listener still works, and the client port (TLS too, with the same block) answers.
     assert get_https(secure.http_port, "/healthz", cert.client_context())[0] == 200
-    with nats_client(secure) as client:
-        client.ping_pong()
+    with RawClient(secure.port) as client:
+        assert b'"tls_required":true' in client.info
 
 
 async def test_https_start_is_logged_and_sets_the_port(cert: Cert) -> None:

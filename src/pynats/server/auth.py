@@ -209,11 +209,15 @@ class Authenticator:
             return False
         return user is None or user.account != account
 
-    def plaintext_passwords(self) -> bool:
-        """Whether a password is stored in clear (nats-server warns at start-up)."""
+    def plaintext_passwords(self, cert_logins: bool = False) -> bool:
+        """Whether a password is stored in clear (nats-server warns at start-up).
+
+        With ``cert_logins`` (``verify_and_map``), users without a password do not count.
+        """
         if self.password and not is_bcrypt(self.password):
             return True
-        return any(not is_bcrypt(user.password) for user in self.users.values())
+        return any(not is_bcrypt(user.password) for user in self.users.values()
+                   if user.password or not cert_logins)
 
     def _user_login(self, creds: Credentials, conn_type: str) -> Login | None:
         # As nats-server, no_auth_user's configured password stands in for the client's
@@ -223,6 +227,18 @@ class Authenticator:
         if user is None or not connection_type_allowed(user, conn_type):
             return None
         return Login(user, creds) if compare_secret(user.password, creds.password) else None
+
+    # -- certificate logins (verify_and_map; the TLS code picks the user) -------------------
+    def login_as(self, username: str, creds: Credentials) -> Login | None:
+        """Log in as ``username``, named by the client's certificate.
+
+        As nats-server, the user's configured password (normally none) is still compared
+        with the one the client sent; the login carries ``username`` as its user.
+        """
+        user = self.users.get(username)
+        if user is None or not compare_secret(user.password, creds.password):
+            return None
+        return Login(user, replace(creds, user=username))
 
     # -- nkey users ------------------------------------------------------------------------
     @property

@@ -120,6 +120,10 @@ async def _serve(server: Server, log: Logger) -> int:
         log.fatal(f"Can't start monitoring: {exc}")
         await server.shutdown()
         return 1
+    except ConfigError as exc:  # TLS files that went away since the configuration loaded
+        log.fatal(str(exc))
+        await server.shutdown()
+        return 1
     except OSError as exc:
         opts = server.options
         log.fatal(f"Error listening on port: {opts.host}:{opts.port}, {exc.strerror or exc}")

@@ -24,17 +24,31 @@ router, index) is synchronous and never awaits.
 * Errors: a ``ProtocolError`` from the parser becomes its ``-ERR`` line (if it has one)
   and a close. A close flushes what is queued, then closes the transport; a peer that
   will not read is aborted after ``write_deadline``. No exception escapes to the loop.
+* TLS (PROTOCOL.md section 10), started by the session with :meth:`Connection.begin_tls`
+  in the order of nats-server's ``createClientEx``: with ``handshake_first`` the
+  handshake comes before INFO (or, with a fallback delay and no bytes from the client
+  meanwhile, INFO goes out in plaintext after the delay); with ``allow_non_tls`` the
+  first byte decides (``0x16`` is TLS; nothing within ``tls.timeout`` is plaintext);
+  otherwise the handshake follows INFO. The stand-ins of
+  :mod:`~pynats.server.tlstransport` become the socket's protocol meanwhile, and a
+  :class:`~pynats.server.tlstransport.TLSTransport` becomes ``transport`` once the
+  handshake is done; a plaintext client gets the socket back, so neither ever changes
+  ``data_received``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from pynats.protocol.encode import encode_err
 from pynats.protocol.errors import ProtocolError
 from pynats.protocol.parser import Parser, Role
+from pynats.server.log import host_port
+from pynats.server.tls import TLS_HANDSHAKE_RECORD, ClientTLS, PeerTLS, peer_chain_der
+from pynats.server.tlstransport import FirstBytes, TLSTransport
 
 if TYPE_CHECKING:
     from pynats.server.server import Server
@@ -68,6 +82,10 @@ class Connection(asyncio.Protocol):
         self._waiters: list[Connection] = []  # producers stalled behind this connection
         self._stalled = False
         self._stall_timer: asyncio.TimerHandle | None = None
+        #: What the TLS handshake negotiated (None for a plaintext client).
+        self.tls: PeerTLS | None = None
+        self._tls_conf: ClientTLS | None = None
+        self._local = ""
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -79,6 +97,9 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.host, self.port = str(peer[0]), int(peer[1])
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self._local = host_port(str(local[0]), int(local[1]))
         self.session = self.server.accept_client(self)
 
     def data_received(self, data: bytes) -> None:
@@ -190,6 +211,84 @@ class Connection(asyncio.Protocol):
         """Bytes queued and not yet written to the socket."""
         buffered = self.transport.get_write_buffer_size() if self.transport else 0
         return buffered + len(self.out)
+
+    def local_address(self) -> str:
+        """``host:port`` of the server's end of the socket."""
+        return self._local
+
+    # -- TLS ------------------------------------------------------------------------------
+    def begin_tls(self, tls: ClientTLS, info_sent: bool) -> None:
+        """Secure the connection as ``tls`` demands (see the module docstring).
+
+        Args:
+            tls: The client port's TLS settings.
+            info_sent: INFO has gone out already (false: TLS comes first).
+        """
+        self._tls_conf = tls
+        if info_sent:
+            self._after_info()
+        elif tls.fallback > 0:
+            self._hold(tls.fallback, self._after_fallback_wait)
+        else:
+            self._handshake(b"", first=True)
+
+    def _after_info(self) -> None:
+        tls = self._tls_conf
+        assert tls is not None
+        if tls.optional:
+            self._hold(tls.timeout, self._tls_or_plain)
+        else:
+            self._handshake(b"", first=False)
+
+    def _hold(self, wait: float, decide: Callable[[bytes], None]) -> None:
+        if self.transport is not None:
+            FirstBytes(self.transport, self, wait, decide)
+
+    def _after_fallback_wait(self, first_bytes: bytes) -> None:
+        """``handshake_first`` with a delay: bytes mean TLS first, silence means INFO."""
+        if self.closing or self.session is None:
+            return
+        if first_bytes:
+            self._handshake(first_bytes, first=True)
+            return
+        self.session.send_first_info()
+        if not self.closing:
+            self._after_info()
+
+    def _tls_or_plain(self, first_bytes: bytes) -> None:
+        """``allow_non_tls``: a TLS handshake record starts TLS, anything else is plain."""
+        if self.closing or self.session is None:
+            return
+        if first_bytes[:1] == bytes([TLS_HANDSHAKE_RECORD]):
+            self._handshake(first_bytes, first=False)
+            return
+        if self.transport is not None:
+            self.transport.set_protocol(self)
+        self.session.on_plaintext()
+        if first_bytes and not self.closing:
+            self.data_received(first_bytes)
+
+    def _handshake(self, first_bytes: bytes, first: bool) -> None:
+        tls, raw, session = self._tls_conf, self.transport, self.session
+        if tls is None or raw is None or session is None or self.closing:
+            return
+        session.on_tls_start()
+        layer = TLSTransport(raw, self, tls.context, tls.timeout,
+                             lambda exc: self._handshake_done(layer, exc, first))
+        layer.feed(first_bytes)
+
+    def _handshake_done(self, layer: TLSTransport, exc: BaseException | None,
+                        first: bool) -> None:
+        session = self.session
+        if self.closing or session is None:
+            return
+        if exc is not None:
+            chain = peer_chain_der(layer.sslobj)
+            session.on_tls_failed(exc, chain[0] if chain else None)
+            return
+        self.transport = layer
+        self.tls = PeerTLS.from_ssl(layer.sslobj)
+        session.on_tls_ready(self.tls, first)
 
     # -- closing -------------------------------------------------------------------------
     def close(self, reason: str, err: str | None = None) -> None:

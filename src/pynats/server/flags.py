@@ -20,6 +20,12 @@ are skipped.
 * Integers follow Go's ``strconv.ParseInt(s, 0, 64)``: sign, ``0x``/``0o``/``0b``
   prefixes, a bare leading ``0`` for octal, ``_`` between digits.
 
+The TLS flags write ``tls.*`` values that :func:`parse_args` gathers into one
+:class:`~pynats.server.config.options.TLSOptions` (explicit field ``tls``): any of them
+turns TLS on with what the flags say, and ``--tls=false`` turns it off, whatever the
+others say (Go visits ``tls`` first). How they lay over a file's ``tls`` block is
+``config.load.merge_tls``.
+
 Rows whose kind is ``"late"`` (``-DV``, ``-DVV``, ``-VV``) are applied after every
 other flag, in name order, and set all their fields to their value: this is what
 nats-server does, so ``-DV -D=false`` keeps debug on and ``-D -DV=false`` turns it off.
@@ -42,7 +48,7 @@ from typing import Any, Literal
 
 from pynats.errors import ConfigError
 from pynats.server.config.load import UNSUPPORTED, set_fields
-from pynats.server.config.options import ServerOptions
+from pynats.server.config.options import ServerOptions, TLSOptions
 from pynats.server.log import go_quote
 
 Kind = Literal["str", "int", "bool", "late", "action", "meta"]
@@ -120,7 +126,7 @@ def _f(names: str, kind: Kind, fields: str, section: str, text: str, arg: str = 
 
 
 _SRV, _LOG, _JS, _COM = "Server Options", "Logging Options", "JetStream Options", "Common Options"
-_AUTH = "Authorization Options"
+_AUTH, _TLS = "Authorization Options", "TLS Options"
 
 #: Every supported flag. Adding one is adding a row.
 FLAGS: tuple[Flag, ...] = (
@@ -167,6 +173,12 @@ FLAGS: tuple[Flag, ...] = (
        "<password>"),
     _f("--auth", "str", "authorization.token", _AUTH,
        "Authorization token required for connections", "<token>"),
+    _f("--tls", "bool", "tls.enabled", _TLS, "Enable TLS, do not verify clients (default: false)"),
+    _f("--tlscert", "str", "tls.cert_file", _TLS, "Server certificate file", "<file>"),
+    _f("--tlskey", "str", "tls.key_file", _TLS, "Private key for server certificate", "<file>"),
+    _f("--tlsverify", "bool", "tls.verify", _TLS, "Enable TLS, verify client certificates"),
+    _f("--tlscacert", "str", "tls.ca_file", _TLS, "Client certificate CA for verification",
+       "<file>"),
     _f("-h --help", "action", "help", _COM, "Show this message"),
     _f("-v --version", "action", "version", _COM, "Show version"),
 )
@@ -223,6 +235,7 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
     state = _State()
     rest = _parse_flags(list(argv), state)
     _apply_late(state)
+    _gather_tls(state)
     options = set_fields(ServerOptions(), state.values)
     action = _action(state.actions, rest)
     return CommandLine(options, frozenset(state.explicit), action, _warnings(options),
@@ -291,6 +304,18 @@ def _apply_late(state: _State) -> None:
     """Apply ``-DV``-style flags after the others, in name order (Go's ``Visit``)."""
     for name in sorted(state.late):
         state.values.update(dict.fromkeys(_BY_NAME[name].fields, state.late[name]))
+
+
+def _gather_tls(state: _State) -> None:
+    """Turn the ``tls.*`` flag values into one ``tls`` field (None for ``--tls=false``)."""
+    given = {name.removeprefix("tls."): state.values.pop(name)
+             for name in list(state.values) if name.startswith("tls.")}
+    if not given:
+        return
+    enabled = given.pop("enabled", True)
+    state.values["tls"] = TLSOptions(**given) if enabled else None
+    state.explicit = {name for name in state.explicit if not name.startswith("tls.")}
+    state.explicit.add("tls")
 
 
 def _action(actions: dict[str, bool], rest: list[str]) -> Action:

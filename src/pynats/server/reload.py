@@ -18,6 +18,8 @@ what is already running (:func:`apply`):
   ``maximum connections exceeded``;
 * ``ping_interval`` re-arms every client's ping timer;
 * ``pid_file`` and ``ports_file_dir`` rewrite the files;
+* ``tls`` rebuilds the client port's TLS context (``on_tls_reload``): clients that
+  connect from then on get the new certificates and settings;
 * authorization, accounts and routes are handed to hooks (``on_auth_reload``,
   ``on_routes_reload``) the server may define (authorization after the changes are
   logged, as nats-server does); options that nothing reads live are
@@ -106,6 +108,8 @@ class Change:
             return "authorization users" if self.name == "authorization" else "accounts"
         if self.name == "auth_timeout":
             return f"authorization timeout = {_show(self.new)}"
+        if self.name == "tls":
+            return f"tls = {'enabled' if self.new is not None else 'disabled'}"
         return f"{self.name} = {_show(self.new, duration=self.name in _DURATIONS)}"
 
 
@@ -221,6 +225,10 @@ def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
             session.rearm_ping()
     if "pid_file" in names or "ports_file_dir" in names:
         server.write_process_files(old)
+    if "tls" in names:
+        hook = getattr(server, "on_tls_reload", None)
+        if hook is not None:
+            hook()
     if "cluster.routes" in names:
         hook = getattr(server, "on_routes_reload", None)
         if hook is not None:

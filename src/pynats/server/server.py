@@ -3,11 +3,12 @@
 Theory of operation
 -------------------
 ``Server(options)`` is inert until ``await start()``, which does what nats-server's
-``Start`` does, in its order: log the banner, start the monitoring listener (if
-``http_port`` or ``https_port``), open the client listener, write the PID and ports files, then log
-``Server is ready``. From then on the event loop drives everything through
-:class:`~pynats.server.connection.Connection` callbacks; the server itself owns only
-the registry of clients, the subscription index and router they share, and counters.
+``Start`` does, in its order: load the client port's TLS certificates, log the banner,
+start the monitoring listener (if ``http_port`` or ``https_port``), open the client
+listener, write the PID and ports files, then log ``Server is ready``. From then on the
+event loop drives everything through :class:`~pynats.server.connection.Connection`
+callbacks; the server itself owns only the registry of clients, the subscription index
+and router they share, and counters.
 
 Shutdown (``shutdown()``) closes listeners and every client (they see EOF and
 reconnect elsewhere), removes the ports file (not the PID file) and sets
@@ -44,6 +45,7 @@ from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
 from pynats.server.sublist import SubjectIndex
 from pynats.server.subscription import Subscription
+from pynats.server.tls import ClientTLS
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 #: Shortest pause between two closes in lame duck mode, and the longest.
@@ -98,6 +100,9 @@ class Server:
         self.router = Router(self.index)
         #: Client authentication in force; rebuilt by :meth:`on_auth_reload`.
         self.auth = Authenticator(options)
+        #: The client port's TLS (None without); built by :meth:`start`, rebuilt by
+        #: :meth:`on_tls_reload`.
+        self.client_tls: ClientTLS | None = None
         #: Keeps messages from clients whose subscribe deny list forbids them.
         self.delivery_filter = DeliveryFilter(self.index)
         self.clients: dict[int, ClientSession] = {}
@@ -127,6 +132,7 @@ class Server:
     async def start(self) -> None:
         """Open the listeners and log ``Server is ready``."""
         self.loop = asyncio.get_running_loop()
+        self.client_tls = ClientTLS.from_options(self.options)
         self._banner()
         if self.options.http_port or self.options.https_port:
             from pynats.server.monitor.http import start_monitor
@@ -139,6 +145,9 @@ class Server:
         self.client_port = self._listener.sockets[0].getsockname()[1]
         where = host_port(opts.host, self.client_port)
         self.log.notice(f"Listening for client connections on {where}")
+        if self.client_tls is not None:
+            for level, line in self.client_tls.startup_notices():
+                getattr(self.log, level)(line)
         self._write_pid_file()
         self._write_ports_file()
         self.log.notice("Server is ready")
@@ -150,7 +159,8 @@ class Server:
         self.log.notice("  Git:      [not set]")
         self.log.notice(f"  Name:     {self.server_name}")
         self.log.notice(f"  ID:       {self.server_id}")
-        if self.auth.plaintext_passwords():
+        tls = self.options.tls
+        if self.auth.plaintext_passwords(cert_logins=tls is not None and tls.verify_and_map):
             self.log.warn(PLAINTEXT_WARNING)
         if opts.config_file:
             self.log.notice(f"Using configuration file: {opts.config_file} "
@@ -223,6 +233,7 @@ class Server:
         session = ClientSession(self, conn, self._next_cid)
         self.clients[session.cid] = session
         self.stats.total_connections += 1
+        conn.session = session  # start() may hand the connection to TLS, which calls back
         session.start()
         return session
 
@@ -260,6 +271,8 @@ class Server:
         # no_auth_user clears it for clients, not in the server's own (/varz, lame duck).
         if self.auth.info_required if session is not None else self.auth.required:
             info["auth_required"] = True
+        if self.client_tls is not None:
+            info.update(_tls_info(self.client_tls, session))
         info["max_payload"] = opts.max_payload
         if session is not None:
             info["client_id"] = session.cid
@@ -287,6 +300,10 @@ class Server:
                 staying.append(session)
         for session in staying:
             session.recheck_auth()
+
+    def on_tls_reload(self) -> None:
+        """The ``tls`` block changed: new clients get the new settings."""
+        self.client_tls = ClientTLS.from_options(self.options)
 
     # -- files ---------------------------------------------------------------------------
     def write_process_files(self, old: ServerOptions) -> None:
@@ -320,6 +337,17 @@ class Server:
         path = Path(directory) / f"{exe}_{os.getpid()}.ports"
         path.write_text(json.dumps(ports))
         self._ports_file = path
+
+
+def _tls_info(tls: ClientTLS, session: ClientSession | None) -> dict[str, Any]:
+    """INFO's TLS fields: required (or, with ``allow_non_tls``, available), verify."""
+    required = tls.required or (session is not None and session.tls_first)
+    fields: dict[str, Any] = {"tls_required": True} if required else {}
+    if tls.verify:
+        fields["tls_verify"] = True
+    if not required:
+        fields["tls_available"] = True
+    return fields
 
 
 def _hosts(host: str) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pynats.nkeys import Prefix, is_valid_public_key
 from pynats.protocol.subjects import is_valid_subscription
+from pynats.server import tls as tls_policy
 from pynats.server.config.options import (
     Account,
     Authorization,
@@ -391,28 +392,45 @@ _TLS_IGNORED = frozenset({"cert_store", "cert_match_by", "cert_match", "ocsp_pee
                           "connection_rate_limit", "cert_match_skip_invalid", "ca_certs_match"})
 
 
+#: Checks of list items (by Go's name tables), and the prefix of their messages.
+_TLS_ITEM_CHECKS: dict[str, tuple[Callable[[str], None], str]] = {
+    "cipher_suites": (tls_policy.check_cipher, ""),
+    "curve_preferences": (tls_policy.check_curve, ""),
+    "pinned_certs": (tls_policy.check_pinned, "error parsing tls config, "),
+}
+
+
 def parse_tls(node: Node, problems: Problems) -> TLSOptions | None:
-    """A ``tls`` block."""
+    """A ``tls`` block; its files are loaded as nats-server's ``GenTLSConfig`` does."""
     if not isinstance(node.value, dict):
         problems.error(node, f"Expected map to define tls, got {_go_type_name(node)}")
         return None
     fields: dict[str, Any] = {}
+    errors = len(problems.errors)
     for key, value in entries(node):
         problems.guard(_tls_entry, key, value, fields, problems)
     tls = TLSOptions(**fields)
     if bool(tls.cert_file) != bool(tls.key_file):
         missing = "key_file" if tls.cert_file else "cert_file"
         problems.error(node, f"missing '{missing}' in TLS configuration")
+    elif len(problems.errors) == errors:
+        try:
+            tls_policy.server_context(tls)
+        except tls_policy.TLSConfigError as exc:
+            problems.error(node, str(exc))
     return tls
 
 
 def _tls_entry(key: str, value: Node, fields: dict[str, Any], problems: Problems) -> None:
     if key in _TLS_BOOLS:
         fields[_TLS_BOOLS[key]] = want_bool(value)
+    elif key == "min_version":
+        fields["min_version"] = _min_version(value)
     elif key in _TLS_STRINGS:
         fields[_TLS_STRINGS[key]] = want_str(value)
     elif key in _TLS_LISTS:
         fields[_TLS_LISTS[key]] = want_strings(value)
+        _check_tls_items(key, value, problems)
     elif key == "timeout":
         fields["timeout"] = _tls_timeout(value)
     elif key in ("handshake_first", "first", "immediate"):
@@ -421,9 +439,32 @@ def _tls_entry(key: str, value: Node, fields: dict[str, Any], problems: Problems
         problems.error(value, f"error parsing tls config, unknown field [{go_quote(key)}]")
 
 
+def _min_version(node: Node) -> str:
+    text = want_str(node)
+    try:
+        tls_policy.check_min_version(text)
+    except ValueError as exc:
+        raise Mismatch(node, f"error parsing tls config: {exc}") from None
+    return text
+
+
+def _check_tls_items(key: str, node: Node, problems: Problems) -> None:
+    """Each cipher, curve or pin must be one nats-server knows (reported at the item)."""
+    check, prefix = _TLS_ITEM_CHECKS[key]
+    items = node.value if isinstance(node.value, list) else [node]
+    for item in items:
+        try:
+            check(want_str(item))
+        except ValueError as exc:
+            problems.error(item, prefix + str(exc))
+
+
 def _tls_timeout(node: Node) -> float:
     if isinstance(node.value, str):
-        return parse_duration(node.value)
+        try:
+            return parse_duration(node.value)
+        except ValueError as exc:
+            raise Mismatch(node, f"error parsing tls config, 'timeout' {exc}") from None
     return want_seconds(node)
 
 
@@ -432,8 +473,8 @@ def _handshake_first(node: Node) -> bool | float:
     if isinstance(value, bool):
         return value
     text = want_str(node)
-    if text.lower() == "auto":
-        return 0.05
+    if text.lower() in ("auto", "auto_fallback"):
+        return tls_policy.DEFAULT_FALLBACK
     try:
         return parse_duration(text)
     except ValueError:

@@ -27,7 +27,7 @@ from typing import Any
 
 from pynats.errors import ConfigError
 from pynats.server.config import blocks
-from pynats.server.config.options import DEFAULT_AUTH_TIMEOUT, ServerOptions
+from pynats.server.config.options import DEFAULT_AUTH_TIMEOUT, ServerOptions, TLSOptions
 from pynats.server.config.parser import Node, digest_of_tree, parse_file
 from pynats.server.config.values import (
     Problems,
@@ -42,6 +42,7 @@ from pynats.server.config.values import (
     want_strings,
 )
 from pynats.server.log import go_quote
+from pynats.server.tls import server_context
 
 #: Largest ``max_payload`` / ``max_control_line`` nats-server accepts (int32).
 MAX_INT32 = (1 << 31) - 1
@@ -177,9 +178,16 @@ def options_from_tree(tree: Node) -> tuple[ServerOptions, Problems, tuple[str, .
     notices: list[str] = []
     for key, value in want_map(tree).items():
         problems.guard(_top_level, key, value, fields, problems, notices)
-    options = ServerOptions(**fields)
+    options = _default_auth_timeout(ServerOptions(**fields), "auth_timeout" in fields)
     _check_names(tree, options, problems)
     return options, problems, tuple(dict.fromkeys(notices))
+
+
+def _default_auth_timeout(options: ServerOptions, given: bool) -> ServerOptions:
+    """With TLS, an auth timeout not given is the TLS timeout plus one second."""
+    if given or options.tls is None:
+        return options
+    return dataclasses.replace(options, auth_timeout=options.tls.timeout + 1.0)
 
 
 def _top_level(key: str, value: Node, fields: dict[str, Any], problems: Problems,
@@ -282,8 +290,12 @@ def _log_format(name: str, value: Node, fields: dict[str, Any], problems: Proble
 def _authorization(name: str, value: Node, fields: dict[str, Any], problems: Problems) -> None:
     auth = blocks.parse_authorization(value, problems)
     fields["authorization"] = auth
-    # As nats-server's baseline options: a zero timeout means the default one.
-    fields["auth_timeout"] = auth.timeout or DEFAULT_AUTH_TIMEOUT
+    # As nats-server's baseline options: an absent or zero timeout means the default one
+    # (which depends on TLS, see _default_auth_timeout).
+    timeout_given = isinstance(value.value, dict) and any(
+        key.lower() == "timeout" for key in value.value)
+    if timeout_given and auth.timeout:
+        fields["auth_timeout"] = auth.timeout
 
 
 def _accounts(name: str, value: Node, fields: dict[str, Any], problems: Problems) -> None:
@@ -350,7 +362,44 @@ def merge(file_options: ServerOptions, flag_options: ServerOptions,
     """
     changes = {name: get_field(flag_options, name) for name in explicit}
     changes.pop("config_file", None)
+    if "tls" in changes:
+        tls = merge_tls(file_options.tls, flag_options.tls)
+        changes["tls"] = tls
+        # The file's auth timeout was set without TLS; with a file that set none
+        # (the default value), TLS from the flags moves it as it would have.
+        if tls is not None and file_options.tls is None and (
+                file_options.auth_timeout == DEFAULT_AUTH_TIMEOUT):
+            changes["auth_timeout"] = tls.timeout + 1.0
     return set_fields(file_options, changes)
+
+
+def merge_tls(file_tls: TLSOptions | None, flag_tls: TLSOptions | None) -> TLSOptions | None:
+    """The ``--tls*`` flags over the file's ``tls`` block (nats-server's ``overrideTLS``).
+
+    ``--tls=false`` (``flag_tls`` None) turns TLS off. Otherwise the certificate, key,
+    CA and verification come from the flags alone and the cipher, curve and version
+    settings go back to their defaults, while the block's timeout, ``handshake_first``,
+    pinned certificates and mapping stay.
+    """
+    if flag_tls is None:
+        return None
+    return dataclasses.replace(file_tls or TLSOptions(), cert_file=flag_tls.cert_file,
+                               key_file=flag_tls.key_file, ca_file=flag_tls.ca_file,
+                               verify=flag_tls.verify, cipher_suites=(),
+                               curve_preferences=(), min_version="")
+
+
+def check_flag_tls(tls: TLSOptions) -> None:
+    """TLS set by flags needs a certificate and key that load (nats-server's messages).
+
+    Raises:
+        ConfigError: one is missing or the files cannot be used.
+    """
+    if not tls.cert_file:
+        raise ConfigError("TLS Server certificate must be present and valid")
+    if not tls.key_file:
+        raise ConfigError("TLS Server private key must be present and valid")
+    server_context(tls)
 
 
 def get_field(options: ServerOptions, name: str) -> object:
@@ -420,9 +469,14 @@ def resolve(flag_options: ServerOptions, explicit: Iterable[str]) -> tuple[
     """
     path = flag_options.config_file
     if not path:
-        validate(flag_options)
-        return flag_options, None
+        if flag_options.tls is not None:
+            check_flag_tls(flag_options.tls)
+        options = _default_auth_timeout(flag_options, False)
+        validate(options)
+        return options, None
     loaded = load_file(path)
     options = merge(loaded.options, flag_options, explicit)
+    if "tls" in explicit and options.tls is not None:
+        check_flag_tls(options.tls)
     validate(options)
     return options, loaded

@@ -303,8 +303,22 @@ def conn_info(session: ClientSession, query: ConnzQuery, now_ns: int) -> JSONObj
                        ("version", session.version)):
         if value:
             info[key] = value
+    info.update(_tls_fields(session, query))
     info.update(_conn_extras(session, query))
     return info
+
+
+def _tls_fields(session: ClientSession, query: ConnzQuery) -> JSONObject:
+    """``tls_version``, ``tls_cipher_suite``, ``tls_peer_certs`` (``auth``), ``tls_first``."""
+    peer = session.conn.tls
+    if peer is None:
+        return {}
+    fields: JSONObject = {"tls_version": peer.version, "tls_cipher_suite": peer.cipher}
+    if peer.chain and query.auth:
+        fields["tls_peer_certs"] = peer.peer_certs()
+    if session.tls_first:
+        fields["tls_first"] = True
+    return fields
 
 
 def _conn_extras(session: ClientSession, query: ConnzQuery) -> JSONObject:

@@ -9,7 +9,7 @@ server that behaves the same way, on asyncio streams, with no dependencies:
 * :func:`start_monitor` refuses ``http_port`` and ``https_port`` together and HTTPS
   without a certificate (nats-server's texts, raised as :class:`MonitorStartError`),
   binds ``http_host`` (default: ``host``) and the port (``-1``: any free port), with
-  TLS for ``https_port`` (:mod:`.tls`), records the bound port in ``server.http_port``
+  TLS for ``https_port`` (:mod:`pynats.server.tls`), records the bound port in ``server.http_port``
   and logs ``Starting http monitor on HOST:PORT`` (``https``) as nats-server does.
 * Each connection reads a request head (at most :data:`MAX_HEAD_BYTES`), answers it
   and, for HTTP/1.1 without ``Connection: close``, waits for the next one (keep-alive).
@@ -62,8 +62,8 @@ from pynats.server.monitor.httpwire import (
     redirect,
     text_response,
 )
-from pynats.server.monitor.tls import monitor_ssl_context
 from pynats.server.monitor.varz import varz
+from pynats.server.tls import monitor_context
 
 if TYPE_CHECKING:
     from pynats.server.server import Server
@@ -198,7 +198,7 @@ class MonitorServer:
         if not self.secure:
             return None
         try:
-            return monitor_ssl_context(opts.tls)
+            return monitor_context(opts.tls)
         except ValueError as exc:
             raise MonitorStartError(errno.EINVAL, str(exc)) from exc
         except OSError as exc:

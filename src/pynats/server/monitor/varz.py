@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from pynats import SERVER_VERSION
+from pynats.server.certs import cert_not_after
 from pynats.server.monitor.accountz import client_traffic, system_account_name
 from pynats.server.monitor.formats import (
     NS_PER_SECOND,
@@ -38,7 +39,6 @@ from pynats.server.monitor.formats import (
     uptime,
 )
 from pynats.server.monitor.routez import route_list, route_traffic
-from pynats.server.monitor.tls import cert_not_after
 
 if TYPE_CHECKING:
     from pynats.server.config.options import ClusterOptions, WebsocketOptions

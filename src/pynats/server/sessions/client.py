@@ -25,6 +25,14 @@ the client's state so that no state is tested per message:
 Authentication itself is decided by ``server.auth`` (``auth.py``); permissions are
 compiled by ``permissions.py``. After a reload the server calls :meth:`recheck_auth`.
 
+With TLS on the client port, ``start`` hands the connection to
+``Connection.begin_tls`` and the auth and ping timers start only once the client is
+secured (``on_tls_ready``) or known to stay in plaintext (``on_plaintext``), as
+nats-server arms them after the handshake. A failed or timed-out handshake closes the
+client with ``TLS Handshake Failure`` and no ``-ERR`` (the reference sends none the
+client could read). With ``verify_and_map``, CONNECT is authenticated by the client
+certificate (``tls.map_certificate_user``) instead of the user and password it sent.
+
 Keepalive follows nats-server's ``processPingTimer``: the timer fires every
 ``ping_interval`` (the first time shortly after CONNECT); a PING is skipped when the
 client sent PUB, SUB, UNSUB or PING within the interval and its RTT is known; when the
@@ -45,11 +53,19 @@ from pynats.protocol.encode import OK, PING, PONG, encode_err, encode_info
 from pynats.protocol.errors import ProtocolError, UnknownOperation
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
-from pynats.server.auth import Credentials, Login, new_nonce
+from pynats.server.auth import (
+    STANDARD,
+    Credentials,
+    Login,
+    connection_type_allowed,
+    new_nonce,
+)
 from pynats.server.config.options import Permissions
-from pynats.server.log import conn_prefix, go_quote
+from pynats.server.log import conn_prefix, go_quote, host_port
 from pynats.server.permissions import ClientPermissions
 from pynats.server.subscription import Subscription
+from pynats.server.tls import PeerTLS, handshake_error, map_certificate_user, pinned_failure
+from pynats.server.tlstransport import HandshakeTimeout
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
@@ -101,6 +117,8 @@ class ClientSession:
         self.lang = ""
         self.version = ""
         self.connected = False
+        #: The TLS handshake came before INFO (``/connz`` ``tls_first``).
+        self.tls_first = False
         #: Credentials presented in the last CONNECT; ``login`` once authenticated.
         self.credentials = Credentials()
         self.login: Login | None = None
@@ -145,20 +163,73 @@ class ClientSession:
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
-        """Send INFO, enforce max_connections, arm the ping timer."""
-        info = self.server.client_info(self)
-        if self.server.auth.nonce_required:  # only in this first INFO, as nats-server
-            self.nonce = info["nonce"] = new_nonce()
-        self.conn.send_now(encode_info(info))
+        """Send INFO, enforce max_connections, then secure the client or arm its timers."""
+        tls = self.server.client_tls
+        first = tls is not None and tls.handshake_first
+        if not first:
+            self.send_first_info()
         limit = self.server.options.max_connections
         if limit < 0 or self.server.num_clients() > limit:
             self.server.log.error(f"{self.describe()}maximum connections exceeded")
             self.conn.close("Maximum Connections Exceeded", "maximum connections exceeded")
             return
         self.server.log.debug(f"{self.describe()}Client connection created")
+        if tls is None:
+            self._ready()
+        else:
+            self.conn.begin_tls(tls, info_sent=not first)
+
+    def send_first_info(self) -> None:
+        """Write the INFO a client gets on connecting (TLS first: after the handshake)."""
+        info = self.server.client_info(self)
+        if self.server.auth.nonce_required:  # only in this first INFO, as nats-server
+            self.nonce = info["nonce"] = new_nonce()
+        self.conn.send_now(encode_info(info))
+
+    def _ready(self) -> None:
+        """The client may talk: start the auth timer (if needed) and the ping timer."""
         if self.server.auth.required:
             self._await_auth(self.server.options.auth_timeout)
         self._arm_ping(self.server.options.ping_interval)
+
+    # -- TLS ---------------------------------------------------------------------------------
+    def on_tls_start(self) -> None:
+        self.server.log.debug(f"{self.describe()}Starting TLS client connection handshake")
+
+    def on_plaintext(self) -> None:
+        """``allow_non_tls``: the client chose plaintext."""
+        self._ready()
+
+    def on_tls_failed(self, exc: BaseException, peer_der: bytes | None = None) -> None:
+        """The handshake failed or timed out: close, as nats-server does, without -ERR."""
+        timed_out = isinstance(exc, HandshakeTimeout)
+        if timed_out:
+            where = f"{self.conn.local_address()}->{host_port(self.conn.host, self.conn.port)}"
+            text, quiet = f"read tcp {where}: i/o timeout", True
+        else:
+            text, quiet = handshake_error(exc, peer_der)
+        log = self.server.log.debug if quiet else self.server.log.error
+        log(f"{self.describe()}TLS handshake error: {text}")
+        self.conn.close("TLS Handshake Failure")
+        if timed_out:
+            self.server.log.debug(f"{self.describe()}TLS handshake timeout")
+
+    def on_tls_ready(self, peer: PeerTLS, first: bool) -> None:
+        """The handshake is done: check pinned certificates, send a held INFO, go on."""
+        tls = self.server.client_tls
+        refusal = pinned_failure(tls, peer) if tls is not None else ""
+        if refusal:
+            self.server.log.debug(f"{self.describe()}{refusal}")
+            self.on_tls_failed(ConnectionError("certificate not pinned"))
+            return
+        log = self.server.log
+        log.debug(f"{self.describe()}TLS handshake complete")
+        log.debug(f"{self.describe()}TLS version {peer.version}, cipher suite {peer.cipher}")
+        if first:
+            self.tls_first = True
+            self.send_first_info()
+        if not self.closed:
+            self._ready()
 
     def on_closed(self, reason: str) -> None:
         """The connection is gone: drop subscriptions, timers, registration."""
@@ -265,6 +336,34 @@ class ClientSession:
                               (f" - {who}" if who else ""))
         self.conn.close("Authentication Failure", "Authorization Violation")
 
+    def _authenticate(self, creds: Credentials) -> Login | None:
+        """CONNECT's login: by client certificate with ``verify_and_map``, else as usual."""
+        tls, auth = self.server.client_tls, self.server.auth
+        if tls is not None and tls.map_users and auth.users and not (auth.nkeys and creds.nkey):
+            return self._certificate_login(creds)
+        return auth.authenticate(creds)
+
+    def _certificate_login(self, creds: Credentials) -> Login | None:
+        """``verify_and_map``: the user the client certificate names (nats-server's order)."""
+        log, prefix = self.server.log, self.describe()
+        peer = self.conn.tls
+        if peer is None or peer.leaf is None:
+            log.debug(f"{prefix}User required in cert, no peer certificates found")
+            return None
+        if len(peer.chain) > 1:
+            log.debug(f"{prefix}Multiple peer certificates found, selecting first")
+        users = self.server.auth.users
+        names = [name for name, user in users.items() if connection_type_allowed(user, STANDARD)]
+        name, notes = map_certificate_user(peer.leaf, names)
+        for note in notes:
+            log.debug(f"{prefix}{note}")
+        if not name:
+            return None
+        if creds.user:
+            log.warn(f"User {go_quote(creds.user)} found in connect proto, but user required "
+                     "from cert")
+        return self.server.auth.login_as(name, creds)
+
     def _log_in(self, login: Login) -> None:
         """Become ``login``'s user: identity, permissions, and the matching handlers."""
         self.login = login
@@ -356,7 +455,7 @@ class ClientSession:
             return
         self.credentials = Credentials.from_connect(options, nonce=self.nonce)
         self.user = self.server.auth.effective(self.credentials).shown_user()
-        login = self.server.auth.authenticate(self.credentials)
+        login = self._authenticate(self.credentials)
         if login is None or options.get("account") or options.get("new_account"):
             self._auth_violation()
             return
