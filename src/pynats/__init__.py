@@ -1,7 +1,8 @@
 """pynats: the NATS messaging system in Python.
 
 Subpackages import on demand: :mod:`pynats.protocol` (pure wire protocol),
-:mod:`pynats.server` (the server), :mod:`pynats.client` (the client library).
+:mod:`pynats.server` (the server), :mod:`pynats.client` (the client library) and
+:mod:`pynats.sync` (its blocking front end: ``pynats.sync.connect``).
 ``pynats.connect`` is :func:`pynats.client.connect`, imported on first use so that
 ``import pynats`` stays cheap (no asyncio).
 """

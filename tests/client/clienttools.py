@@ -3,6 +3,8 @@
 A :class:`FakeServer` is a plain asyncio listener on 127.0.0.1 port 0 that plays a
 script per connection: stall, send garbage, do the NATS handshake and then misbehave.
 It lets tests reproduce server faults that no real server produces on demand.
+:class:`SyncEvents` records the blocking client's callbacks, which run on its own
+callback thread, with ``threading.Event``s.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -80,6 +83,63 @@ class Events:
 
     def of_type(self, kind: type[BaseException]) -> list[BaseException]:
         return [e for e in self.errors if isinstance(e, kind)]
+
+
+class SyncEvents:
+    """Records the blocking client's lifecycle and error callbacks, and their threads."""
+
+    NAMES = ("error", "disconnected", "reconnected", "closed", "discovered", "lame_duck")
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+        self.events = {name: threading.Event() for name in self.NAMES}
+        self.counts: dict[str, int] = {}
+        self.threads: set[str] = set()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+
+    def _record(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            self.threads.add(threading.current_thread().name)
+            self._changed.notify_all()
+        self.events[name].set()
+
+    def on_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.errors.append(exc)
+        self._record("error")
+
+    def wait_until(self, predicate: Callable[[], bool], what: str,
+                   timeout: float = TIMEOUT) -> None:
+        """Wait until ``predicate()`` holds, re-checked after every callback."""
+        with self._changed:
+            if not self._changed.wait_for(predicate, timeout):
+                raise AssertionError(f"timed out waiting for {what}")
+
+    def callbacks(self, **override: Any) -> Callbacks:
+        cbs: dict[str, Any] = dict(
+            error=self.on_error, disconnected=lambda: self._record("disconnected"),
+            reconnected=lambda: self._record("reconnected"),
+            closed=lambda: self._record("closed"),
+            discovered_server=lambda: self._record("discovered"),
+            lame_duck=lambda: self._record("lame_duck"))
+        cbs.update(override)
+        return Callbacks(**cbs)
+
+    def wait(self, name: str, timeout: float = TIMEOUT) -> None:
+        """Wait for callback ``name``; fail the test when it does not come."""
+        if not self.events[name].wait(timeout):
+            raise AssertionError(f"timed out waiting for the {name} callback")
+
+    def of_type(self, kind: type[BaseException]) -> list[BaseException]:
+        with self._lock:
+            return [e for e in self.errors if isinstance(e, kind)]
+
+
+def pynats_threads() -> list[str]:
+    """Names of the live threads a blocking client runs."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("pynats-")]
 
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -1,8 +1,8 @@
 """Client test fixtures: every test runs against pynats-server and the real nats-server.
 
 ``kind`` is parametrized over both servers; ``server`` is a server of that kind shared by
-the whole session (tests that disturb a server start their own), and ``nc`` a client
-connected to it. Helpers live in ``clienttools.py``.
+the whole session (tests that disturb a server start their own), ``nc`` an asyncio client
+connected to it and ``snc`` a blocking one. Helpers live in ``clienttools.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+import pynats.sync
 from harness import ServerProcess
 from pynats.client import Client, connect
 
@@ -47,3 +48,13 @@ async def nc(server: ServerProcess) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+def snc(server: ServerProcess) -> Iterator[pynats.sync.Client]:
+    """A blocking client connected to the shared server."""
+    client = pynats.sync.connect(server.url, connect_timeout=5.0)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,8 +1,7 @@
 """Credentials and TLS, against servers started with a configuration file.
 
-Authentication runs against both servers (an ``authorization`` block works on both).
-TLS on the client port is only implemented by nats-server so far, so the TLS tests run
-against it and are skipped, with that reason, for pynats-server.
+Authentication and TLS run against both servers (an ``authorization`` or ``tls`` block
+works on both).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from clienttools import TIMEOUT
 
 from harness import ServerProcess
 from pynats.client import connect
-from pynats.errors import AuthorizationError, NoServersError, NotSupportedError
+from pynats.errors import AuthorizationError, NoServersError
 
 
 def conf_server(kind: str, path: Path, text: str) -> ServerProcess:
@@ -69,12 +68,7 @@ async def test_token(token_server: ServerProcess) -> None:
         await connect(token_server.url, token="nope", connect_timeout=3.0)
 
 
-async def test_nkeys_not_yet(server: ServerProcess) -> None:
-    with pytest.raises(NotSupportedError, match="not implemented yet"):
-        await connect(server.url, nkey_seed="SUAEXAMPLE")
-
-
-# -- TLS (nats-server only for now) ----------------------------------------------------------
+# -- TLS ----------------------------------------------------------------------------------
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -92,8 +86,6 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 
 
 def tls_server(kind: str, tmp_path: Path, extra: str = "") -> ServerProcess:
-    if kind == "pynats":
-        pytest.skip("pynats-server does not implement TLS on the client port yet")
     cert, key = make_cert(tmp_path)
     block = f'tls {{\n  cert_file: "{cert}"\n  key_file: "{key}"\n  {extra}\n}}\n'
     return conf_server(kind, tmp_path / "tls.conf", block)

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -14,17 +15,24 @@ from pynats.client.core import (
     ACCEPT,
     DROP,
     DROP_AND_REPORT,
+    END,
+    NO_RESPONDERS,
+    YIELD,
+    YIELD_LAST,
     ErrAction,
+    Gather,
+    LockedOutbound,
     Outbound,
     Pings,
     RequestMux,
     ServerInfo,
     SubscriptionState,
-    check_auth_supported,
     classify_err,
     connect_options,
+    encode_publish,
     encode_subject,
 )
+from pynats.client.msg import Msg
 from pynats.client.nuid import TOTAL_LEN, Nuid
 from pynats.client.options import Callbacks, ConnectOptions, ReconnectOptions
 from pynats.client.pool import Backoff, ServerPool, parse_url
@@ -33,6 +41,7 @@ from pynats.errors import (
     ClientError,
     ConfigError,
     InvalidSubjectError,
+    MaxPayloadError,
     NotSupportedError,
     PermissionsViolationError,
     PynatsError,
@@ -130,6 +139,75 @@ def test_outbound_keeps_publishes_and_drops_control_on_disconnect() -> None:
         out.publish(b"!")
 
 
+def test_outbound_counts_publishes() -> None:
+    out = Outbound(limit=100)
+    out.publish(b"PUB a 2\r\nhi\r\n", 2)
+    out.control(b"PING\r\n")
+    out.publish(b"PUB a 0\r\n\r\n", 0)
+    assert (out.msgs, out.payload_bytes) == (2, 2)
+    out.take()
+    assert (out.msgs, out.payload_bytes) == (2, 2)  # counters outlive the batch
+
+
+def test_locked_outbound_under_concurrent_publishers() -> None:
+    out = LockedOutbound(limit=0)
+    out.connected = True
+    taken: list[bytes] = []
+
+    def publish(who: int) -> None:
+        for i in range(2000):
+            out.publish(b"%d:%d;" % (who, i), 1)
+            if i % 97 == 0:
+                taken.extend(out.take())
+
+    threads = [threading.Thread(target=publish, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken.extend(out.take())
+    assert out.msgs == out.payload_bytes == 8000 and out.size == 0
+    for who in range(4):
+        mine = [c for c in taken if c.startswith(b"%d:" % who)]
+        assert mine == [b"%d:%d;" % (who, i) for i in range(2000)]
+
+
+def test_encode_publish() -> None:
+    data, size = encode_publish(b"a", b"hi", b"r", max_payload=10, headers_supported=False)
+    assert data == b"PUB a r 2\r\nhi\r\n" and size == 2
+    data, size = encode_publish(b"a", b"", headers={"K": "v"}, max_payload=100,
+                                headers_supported=True)
+    assert data == b"HPUB a 18 18\r\nNATS/1.0\r\nK: v\r\n\r\n\r\n" and size == 18
+    with pytest.raises(MaxPayloadError):
+        encode_publish(b"a", b"x" * 11, max_payload=10, headers_supported=True)
+    with pytest.raises(MaxPayloadError):
+        encode_publish(b"a", b"x" * 5, headers={"K": "v"}, max_payload=20,
+                       headers_supported=True)
+    with pytest.raises(NotSupportedError):
+        encode_publish(b"a", b"", headers={"K": "v"}, max_payload=100,
+                       headers_supported=False)
+
+
+# -- scatter-gather -----------------------------------------------------------------------
+
+
+def _reply(data: bytes, raw_headers: bytes = b"") -> Msg:
+    return Msg("_INBOX.x.1", data=data, raw_headers=raw_headers)
+
+
+def test_gather_count_sentinel_and_no_responders() -> None:
+    gather = Gather(max_msgs=2)
+    assert [gather.verdict(_reply(b"a")), gather.verdict(_reply(b"b"))] == [YIELD, YIELD_LAST]
+    no_one = _reply(b"", b"NATS/1.0 503\r\n\r\n")
+    assert Gather().verdict(no_one) == NO_RESPONDERS
+    gather = Gather(sentinel=b"")
+    assert [gather.verdict(_reply(b"a")), gather.verdict(_reply(b""))] == [YIELD, END]
+    assert gather.verdict(no_one) == END  # only the first reply can mean "no responders"
+    gather = Gather(sentinel=lambda m: m.data.startswith(b"end"))
+    assert [gather.verdict(_reply(b"x")), gather.verdict(_reply(b"end!"))] == [YIELD, END]
+    assert gather.count == 1
+
+
 # -- pings --------------------------------------------------------------------------------
 
 
@@ -200,12 +278,6 @@ def test_connect_options_credentials() -> None:
     explicit = connect_options(ConnectOptions(token="t"), info, parse_url("tok@h"), tls=True)
     assert explicit["auth_token"] == "t" and explicit["tls_required"] is True
     assert "user" not in connect_options(ConnectOptions(), ServerInfo(), parse_url("h"), False)
-
-
-def test_nkeys_and_creds_not_supported_yet() -> None:
-    for opts in (ConnectOptions(nkey_seed="SU..."), ConnectOptions(creds_file="x.creds")):
-        with pytest.raises(NotSupportedError, match="not implemented yet"):
-            check_auth_supported(opts)
 
 
 @pytest.mark.parametrize(("text", "action", "error"), [

@@ -12,7 +12,11 @@
 * :mod:`pynats.client.aio`: the asyncio ``Client`` (user API and glue), with
   :mod:`~pynats.client.subscription`, :mod:`~pynats.client.replies` and
   :mod:`~pynats.client.msg`.
-* :mod:`pynats.client.options`: the typed, frozen options.
+* :mod:`pynats.client.sync` (public as :mod:`pynats.sync`): the blocking ``Client``, the
+  asyncio client run on a private loop thread behind thread-safe entry points, with
+  :mod:`~pynats.client.sync_subscription` and :mod:`~pynats.client.threads`.
+* :mod:`pynats.client.options`: the typed, frozen options;
+  :mod:`pynats.client.credentials`: nkey and ``.creds`` authentication.
 """
 
 from pynats.client.aio import Client, ClientStats, State, connect

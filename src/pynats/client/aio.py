@@ -31,7 +31,7 @@ import builtins
 from collections.abc import Iterable
 from typing import Any, Final
 
-from pynats.client.core import RequestMux, SubscriptionState, encode_subject
+from pynats.client.core import RequestMux, SubscriptionState, encode_publish, encode_subject
 from pynats.client.link import ClientStats, Link, State
 from pynats.client.msg import Msg
 from pynats.client.options import ConnectOptions
@@ -50,11 +50,10 @@ from pynats.errors import (
     ConnectionLostError,
     MaxPayloadError,
     NoRespondersError,
-    NotSupportedError,
     TimeoutError,
 )
-from pynats.protocol.encode import PING, encode_hpub
-from pynats.protocol.headers import HeaderInput, Headers, encode_headers
+from pynats.protocol.encode import PING
+from pynats.protocol.headers import HeaderInput, Headers
 
 #: Flush the write batch at once when this much is waiting (bounds memory and latency).
 FLUSH_HIGH_WATER: Final = 64 * 1024
@@ -73,8 +72,7 @@ class Client(Link):
         options: the options (see :class:`~pynats.client.options.ConnectOptions`).
 
     Raises:
-        NotSupportedError: nkey or creds authentication was asked for.
-        ConfigError: a server URL is invalid.
+        ConfigError: a server URL is invalid, or the ``.creds`` file cannot be read.
     """
 
     def _subject(self, subject: str) -> bytes:
@@ -121,9 +119,7 @@ class Client(Link):
         else:
             data = b"PUB %s %d\r\n%s\r\n" % (subj, size, payload)
         out = self._out
-        out.publish(data)
-        self._out_msgs += 1
-        self._out_bytes += size
+        out.publish(data, size)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush_out)
@@ -133,15 +129,9 @@ class Client(Link):
 
     def _hpub(self, subj: bytes, payload: bytes, reply: str | None,
               headers: Headers | HeaderInput) -> tuple[bytes, int]:
-        if not self._info.headers:
-            raise NotSupportedError("the server does not support headers")
-        block = encode_headers(headers)
-        size = len(block) + len(payload)
-        if size > self._max_payload:
-            raise MaxPayloadError(f"message of {size} bytes exceeds max_payload "
-                                  f"{self._max_payload}")
         raw_reply = self._subject(reply) if reply else b""
-        return encode_hpub(subj, block, payload, raw_reply), size
+        return encode_publish(subj, payload, raw_reply, headers, max_payload=self._max_payload,
+                              headers_supported=self._info.headers)
 
     # -- subscribing -------------------------------------------------------------------------
     def subscribe(self, subject: str, queue: str | None = None, cb: MsgCallback | None = None,
@@ -178,9 +168,13 @@ class Client(Link):
             opts.pending_msgs_limit if pending_msgs_limit is None else pending_msgs_limit,
             opts.pending_bytes_limit if pending_bytes_limit is None else pending_bytes_limit,
         )
+        self._register(sub)
+        return sub
+
+    def _register(self, sub: SubscriptionState) -> None:
+        """Add ``sub`` to the table and queue its ``SUB``."""
         self._subs[sub.sid_bytes] = sub
         self._control(sub.sub_ops())
-        return sub
 
     def _unsubscribe(self, sub: SubscriptionState, max_msgs: int | None) -> None:
         self._control(sub.unsub_op(max_msgs))
@@ -199,9 +193,7 @@ class Client(Link):
         if mux is None:
             mux = self._mux = RequestMux(self.options.inbox_prefix, self._nuid)
             self._sid += 1
-            inbox = InboxSubscription(self._sid, mux, self)
-            self._subs[inbox.sid_bytes] = inbox
-            self._control(inbox.sub_ops())
+            self._register(InboxSubscription(self._sid, mux, self))
         return mux
 
     async def request(self, subject: str, payload: bytes = b"", timeout: float = 1.0,
@@ -380,8 +372,8 @@ async def connect(servers: str | Iterable[str] | None = None, *,
         The connected client (usable as ``async with``).
 
     Raises:
-        ConfigError: an unknown option or an invalid value.
-        NotSupportedError: nkey or creds authentication (not implemented yet).
+        ConfigError: an unknown option or an invalid value (an invalid nkey seed, an
+            unreadable ``.creds`` file).
         AuthorizationError: the server refused the credentials.
         TimeoutError: ``connect_timeout`` passed.
         NoServersError: no server could be reached.

@@ -14,14 +14,20 @@ send and what an event means:
 * :class:`Outbound` is the write batch and, while disconnected, the bounded reconnect
   buffer: publishes are kept (up to ``buffer_size``) and sent after the reconnect;
   control lines (SUB, UNSUB, PING, PONG) belong to one connection and are dropped when
-  it is lost, since subscriptions are replayed from the table instead.
+  it is lost, since subscriptions are replayed from the table instead. It also counts
+  what was published. :class:`LockedOutbound` is the same behind a lock, for the
+  blocking client whose threads publish while the event loop thread writes.
+* :func:`encode_publish` turns a publish into wire bytes and checks it against the
+  server's limits (the asyncio client inlines the header-less case on its hot path).
 * :class:`Pings` pairs every PONG with the PING that asked for it (a FIFO of waiters,
   ``None`` for keepalive PINGs) and counts unanswered keepalives: one too many is a stale
   connection.
 * :class:`RequestMux` is the one wildcard inbox subscription ``<prefix>.<nuid>.*`` that
   all requests share; each request gets a token and its handler is found by the reply
-  subject.
-* :func:`connect_options` builds the CONNECT JSON; :func:`classify_err` says what an
+  subject. :class:`Gather` decides, reply by reply, when a scatter-gather request
+  (``request_many``) is over: a count, a sentinel, or "no responders" first.
+* :func:`connect_options` builds the CONNECT JSON (the nkey/JWT answer to the server's
+  nonce comes from :mod:`pynats.client.credentials`); :func:`classify_err` says what an
   ``-ERR`` means (reconnect, authorization, report only, or close), as nats.go does
   (PROTOCOL.md section 13); :class:`ServerInfo` is the typed INFO.
 
@@ -32,12 +38,14 @@ from __future__ import annotations
 
 import enum
 import sys
+import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 from pynats import __version__
+from pynats.client.msg import Msg
 from pynats.client.nuid import Nuid
 from pynats.client.options import ConnectOptions
 from pynats.client.pool import ServerAddress
@@ -45,13 +53,15 @@ from pynats.errors import (
     AuthorizationError,
     ClientError,
     InvalidSubjectError,
+    MaxPayloadError,
     NotSupportedError,
     PermissionsViolationError,
     ReconnectBufferFullError,
     ServerError,
     StaleConnectionError,
 )
-from pynats.protocol.encode import encode_sub, encode_unsub
+from pynats.protocol.encode import encode_hpub, encode_sub, encode_unsub
+from pynats.protocol.headers import HeaderInput, Headers, encode_headers
 from pynats.protocol.subjects import is_valid_subscription
 
 T = TypeVar("T")
@@ -85,6 +95,43 @@ def encode_subscription(subject: str, queue: str | None) -> tuple[bytes, bytes]:
     if not is_valid_subscription(raw):
         raise InvalidSubjectError(f"invalid subscription subject: {subject!r}")
     return raw, encode_subject(queue, "queue group") if queue else b""
+
+
+def encode_publish(subject: bytes, payload: bytes, reply: bytes = b"",
+                   headers: Headers | HeaderInput | None = None, *,
+                   max_payload: int, headers_supported: bool) -> tuple[bytes, int]:
+    """A ``PUB`` or ``HPUB`` for the wire, checked against the server's limits.
+
+    Args:
+        subject: the subject, already encoded (:func:`encode_subject`).
+        payload: the message body.
+        reply: the reply subject, encoded, or empty.
+        headers: message headers, or None for a plain ``PUB``.
+        max_payload: the server's ``max_payload``.
+        headers_supported: whether the server takes headers.
+
+    Returns:
+        The wire bytes and the size counted against ``max_payload`` (payload plus
+        header block).
+
+    Raises:
+        MaxPayloadError: the message is larger than ``max_payload``.
+        NotSupportedError: headers, and the server does not support them.
+    """
+    if headers is None:
+        size = len(payload)
+        if size > max_payload:
+            raise MaxPayloadError(f"payload of {size} bytes exceeds max_payload {max_payload}")
+        if reply:
+            return b"PUB %s %s %d\r\n%s\r\n" % (subject, reply, size, payload), size
+        return b"PUB %s %d\r\n%s\r\n" % (subject, size, payload), size
+    if not headers_supported:
+        raise NotSupportedError("the server does not support headers")
+    block = encode_headers(headers)
+    size = len(block) + len(payload)
+    if size > max_payload:
+        raise MaxPayloadError(f"message of {size} bytes exceeds max_payload {max_payload}")
+    return encode_hpub(subject, block, payload, reply), size
 
 
 # -- subscriptions ---------------------------------------------------------------------------
@@ -197,6 +244,11 @@ class SubscriptionState:
         """Forget buffered messages (they were thrown away)."""
         self.pending_msgs = self.pending_bytes = 0
 
+    def end(self) -> None:
+        """The client closed: no more messages; front ends also wake their consumers."""
+        self.closed = True
+        self.discard_pending()
+
     @property
     def replayable(self) -> bool:
         """Whether a reconnect must subscribe it again."""
@@ -236,19 +288,26 @@ class Outbound:
         chunks: bytes queued for the next write, in order.
         size: their total length.
         connected: whether a connection takes the writes.
+        msgs: messages published since the client was created.
+        payload_bytes: their payload and header bytes.
     """
 
-    __slots__ = ("_control", "chunks", "connected", "limit", "size")
+    __slots__ = ("_control", "chunks", "connected", "limit", "msgs", "payload_bytes", "size")
 
     def __init__(self, limit: int):
         self.limit = limit
         self.chunks: list[bytes] = []
         self.size = 0
         self.connected = False
+        self.msgs = self.payload_bytes = 0
         self._control: list[int] = []
 
-    def publish(self, data: bytes) -> None:
-        """Queue a PUB/HPUB.
+    def publish(self, data: bytes, payload_size: int = 0) -> None:
+        """Queue a PUB/HPUB and count it.
+
+        Args:
+            data: the wire bytes.
+            payload_size: payload plus header bytes, for the statistics.
 
         Raises:
             ReconnectBufferFullError: disconnected and the buffer cannot take ``data``.
@@ -260,6 +319,8 @@ class Outbound:
             )
         self.chunks.append(data)
         self.size += len(data)
+        self.msgs += 1
+        self.payload_bytes += payload_size
 
     def control(self, data: bytes) -> None:
         """Queue a control line for the current connection (dropped if it is lost)."""
@@ -283,6 +344,40 @@ class Outbound:
             self.chunks = [c for i, c in enumerate(self.chunks) if i not in drop]
             self.size = sum(len(c) for c in self.chunks)
             self._control.clear()
+
+
+class LockedOutbound(Outbound):
+    """An :class:`Outbound` whose every change holds ``lock``: threads may publish.
+
+    The blocking client publishes from any thread while its event loop thread takes the
+    batch, drops control lines on a disconnect, and queues control lines; the lock makes
+    each of those one atomic step. (Setting ``connected`` is a single store.)
+
+    Args:
+        limit: bytes of publishes kept while disconnected.
+    """
+
+    __slots__ = ("lock",)
+
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.lock = threading.Lock()
+
+    def publish(self, data: bytes, payload_size: int = 0) -> None:
+        with self.lock:
+            super().publish(data, payload_size)
+
+    def control(self, data: bytes) -> None:
+        with self.lock:
+            super().control(data)
+
+    def take(self) -> list[bytes]:
+        with self.lock:
+            return super().take()
+
+    def disconnected(self) -> None:
+        with self.lock:
+            super().disconnected()
 
 
 # -- pings -----------------------------------------------------------------------------------
@@ -380,6 +475,63 @@ class RequestMux(Generic[T]):
         return len(self._handlers)
 
 
+#: A sentinel ending a scatter-gather: a payload, or a predicate on the reply.
+Sentinel = bytes | Callable[[Msg], bool]
+
+#: Verdicts of :meth:`Gather.verdict`.
+YIELD: Final = 0
+YIELD_LAST: Final = 1
+END: Final = 2
+NO_RESPONDERS: Final = 3
+
+
+class Gather:
+    """When a scatter-gather request is over, decided one reply at a time.
+
+    The front ends own the clock (overall deadline, stall) and the waiting; this says
+    what each reply means.
+
+    Args:
+        max_msgs: stop after this many replies (None: no count).
+        sentinel: a payload, or a predicate, that marks the end (never yielded).
+
+    Attributes:
+        count: replies yielded so far.
+    """
+
+    __slots__ = ("count", "max_msgs", "sentinel")
+
+    def __init__(self, max_msgs: int | None = None, sentinel: Sentinel | None = None):
+        self.max_msgs = max_msgs
+        self.sentinel = sentinel
+        self.count = 0
+
+    def verdict(self, msg: Msg) -> int:
+        """What to do with ``msg``.
+
+        Returns:
+            YIELD (hand it over), YIELD_LAST (hand it over, then stop: the count is
+            reached), END (a sentinel: stop without it), or NO_RESPONDERS (the first
+            reply says no one listens).
+        """
+        if self.count == 0 and msg.is_no_responders:
+            return NO_RESPONDERS
+        if self._is_sentinel(msg):
+            return END
+        self.count += 1
+        if self.max_msgs is not None and self.count >= self.max_msgs:
+            return YIELD_LAST
+        return YIELD
+
+    def _is_sentinel(self, msg: Msg) -> bool:
+        sentinel = self.sentinel
+        if sentinel is None:
+            return False
+        if isinstance(sentinel, bytes):
+            return msg.data == sentinel
+        return sentinel(msg)
+
+
 # -- INFO, CONNECT and -ERR -----------------------------------------------------------------
 
 
@@ -433,25 +585,22 @@ class ServerInfo:
         )
 
 
-def check_auth_supported(options: ConnectOptions) -> None:
-    """Refuse options this version cannot honour yet.
-
-    Raises:
-        NotSupportedError: an nkey seed or a creds file was given (signing the server
-            nonce arrives with the nkeys work).
-    """
-    if options.nkey_seed is not None or options.creds_file is not None:
-        raise NotSupportedError(
-            "nkey and .creds authentication are not implemented yet; "
-            "use user/password or a token"
-        )
-
-
 def connect_options(options: ConnectOptions, info: ServerInfo, address: ServerAddress,
-                    tls: bool) -> dict[str, Any]:
+                    tls: bool, auth: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The CONNECT JSON object for this server.
 
     Explicit credentials win over those in the server URL.
+
+    Args:
+        options: the client options.
+        info: the server's INFO.
+        address: the server (its URL may carry credentials).
+        tls: whether the connection is encrypted.
+        auth: the answer to the nonce challenge (``nkey``/``jwt`` and ``sig``, see
+            :meth:`pynats.client.credentials.Credentials.connect_fields`).
+
+    Returns:
+        The JSON object.
     """
     obj: dict[str, Any] = {
         "verbose": options.verbose, "pedantic": options.pedantic, "tls_required": tls,
@@ -468,6 +617,8 @@ def connect_options(options: ConnectOptions, info: ServerInfo, address: ServerAd
         obj["pass"] = password or ""
     elif token is not None:
         obj["auth_token"] = token
+    if auth:
+        obj.update(auth)
     return obj
 
 
@@ -515,16 +666,23 @@ __all__ = [
     "ACCEPT",
     "DROP",
     "DROP_AND_REPORT",
+    "END",
     "LANG",
+    "NO_RESPONDERS",
+    "YIELD",
+    "YIELD_LAST",
     "ErrAction",
+    "Gather",
+    "LockedOutbound",
     "Outbound",
     "Pings",
     "RequestMux",
+    "Sentinel",
     "ServerInfo",
     "SubscriptionState",
-    "check_auth_supported",
     "classify_err",
     "connect_options",
+    "encode_publish",
     "encode_subject",
     "encode_subscription",
 ]

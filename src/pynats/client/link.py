@@ -8,7 +8,10 @@ the client's state and runs its connections, and the subclass adds the operation
 (:mod:`~pynats.client.core`, :mod:`~pynats.client.pool`); the transport is touched only
 by :class:`~pynats.client.connection.Connection`.
 
-*Connect.* The first connect tries each server of the pool once, in order, each with
+*Connect.* Each attempt is INFO, optional TLS, CONNECT (with ``nkey``/``jwt`` and the
+signed nonce when nkey or ``.creds`` credentials are configured, see
+:mod:`~pynats.client.credentials`), PING, PONG. The first connect tries each server of
+the pool once, in order, each with
 an even share of what is left of ``connect_timeout`` (the whole connect is bounded, a
 stalled server cannot eat it all). A refused credential raises
 :class:`~pynats.errors.AuthorizationError`; nothing but timeouts raises
@@ -19,7 +22,9 @@ stalled server cannot eat it all). A refused credential raises
 batch; the first append of a loop iteration schedules one ``_flush_out`` with
 ``call_soon``, which hands the whole batch to the transport in one write. Control lines
 (SUB, UNSUB, PING, PONG) belong to the current connection; publishes survive a
-disconnect in the same batch, which is then the bounded reconnect buffer.
+disconnect in the same batch, which is then the bounded reconnect buffer. (The blocking
+client's loop side swaps in a :class:`~pynats.client.core.LockedOutbound` through
+``_new_outbound``, so that other threads may publish into it.)
 
 *Connection events.* PING is answered, PONG completes the oldest PING waiter, an async
 INFO updates the pool (``connect_urls``: discovered servers; ``ldm``: lame duck, the
@@ -59,15 +64,14 @@ from pynats.client.core import (
     RequestMux,
     ServerInfo,
     SubscriptionState,
-    check_auth_supported,
     classify_err,
     connect_options,
 )
+from pynats.client.credentials import load_credentials
 from pynats.client.nuid import Nuid
 from pynats.client.options import ConnectOptions
 from pynats.client.pool import Backoff, ServerEntry, ServerPool
 from pynats.client.replies import ReplyHandler
-from pynats.client.subscription import Subscription
 from pynats.errors import (
     AuthorizationError,
     ClientError,
@@ -122,13 +126,12 @@ class Link:
         options: the options (see :class:`~pynats.client.options.ConnectOptions`).
 
     Raises:
-        NotSupportedError: nkey or creds authentication was asked for.
-        ConfigError: a server URL is invalid.
+        ConfigError: a server URL is invalid, or the ``.creds`` file cannot be read.
     """
 
     def __init__(self, options: ConnectOptions | None = None):
         self.options = options = options if options is not None else ConnectOptions()
-        check_auth_supported(options)
+        self._credentials = load_credentials(options)
         rc = options.reconnect
         self._pool = ServerPool.from_urls(
             options.servers, Backoff(rc.time_wait, rc.max_time_wait, rc.jitter),
@@ -138,7 +141,7 @@ class Link:
         self._conn: Connection | None = None
         self._subs: dict[bytes, SubscriptionState] = {}
         self._sid = 0
-        self._out = Outbound(rc.buffer_size)
+        self._out = self._new_outbound(rc.buffer_size)
         self._flush_scheduled = False
         self._pings: Pings[asyncio.Future[None]] = Pings(options.max_outstanding_pings)
         self._ping_timer: asyncio.TimerHandle | None = None
@@ -152,8 +155,11 @@ class Link:
         self._last_error: BaseException | None = None
         self._subjects: dict[str, bytes] = {}
         self._in_msgs = self._in_bytes = 0
-        self._out_msgs = self._out_bytes = 0
         self._reconnects = 0
+
+    def _new_outbound(self, limit: int) -> Outbound:
+        """The write batch (the blocking client's loop side shares it between threads)."""
+        return Outbound(limit)
 
     # -- connecting ------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -230,7 +236,8 @@ class Link:
 
     def _connect_line(self, entry: ServerEntry, info: Any, tls: bool) -> bytes:
         server = ServerInfo.from_wire(info)
-        return encode_connect(connect_options(self.options, server, entry.address, tls))
+        auth = self._credentials.connect_fields(server.nonce)
+        return encode_connect(connect_options(self.options, server, entry.address, tls, auth))
 
     def _failed(self, entry: ServerEntry, exc: BaseException) -> None:
         auth = exc.text if isinstance(exc, AuthorizationError) else None
@@ -431,8 +438,7 @@ class Link:
     def _end_everything(self) -> None:
         closed = ConnectionClosedError("the client was closed")
         for sub in list(self._subs.values()):
-            if isinstance(sub, Subscription):
-                sub._close()
+            sub.end()
         self._subs.clear()
         for waiter in self._pings.reset():
             if not waiter.done():
@@ -536,8 +542,8 @@ class Link:
         conn = self._conn
         in_msgs = self._in_msgs + (conn.in_msgs if conn is not None else 0)
         in_bytes = self._in_bytes + (conn.in_bytes if conn is not None else 0)
-        return ClientStats(in_msgs, in_bytes, self._out_msgs, self._out_bytes,
-                           self._reconnects)
+        out = self._out
+        return ClientStats(in_msgs, in_bytes, out.msgs, out.payload_bytes, self._reconnects)
 
 
 __all__ = ["CLOSE_TIMEOUT", "ClientStats", "Link", "State"]

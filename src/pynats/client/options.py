@@ -105,8 +105,11 @@ class ConnectOptions:
         user: user name for user/password authentication.
         password: password for user/password authentication.
         token: authentication token.
-        nkey_seed: nkey seed (``SU...``) to sign the server nonce (not implemented yet).
-        creds_file: path of a ``.creds`` file, JWT plus seed (not implemented yet).
+        nkey_seed: nkey seed (``SU...``, the text itself, not a file) of an nkey user:
+            the client sends its public key and signs the server's nonce with it.
+        creds_file: path of a ``.creds`` file (user JWT plus seed) for servers in
+            operator mode: the client sends the JWT and signs the nonce with the seed.
+            Read at every connect, so a rotated file is used by the next reconnect.
         tls: SSL context; upgrades after INFO when the server offers TLS and requires
             that it does. ``tls://`` URLs use a default context when this is ``None``.
         tls_hostname: name to verify the certificate against (default: the URL host).
@@ -172,6 +175,7 @@ class ConnectOptions:
         if self.tls_handshake_first and self.tls is None and not any(
                 s.lower().startswith("tls://") for s in servers):
             raise ConfigError("tls_handshake_first needs tls (an SSLContext) or tls:// URLs")
+        _check_nkey_options(self.nkey_seed, self.creds_file)
         if not isinstance(self.reconnect, ReconnectOptions):
             raise ConfigError("reconnect must be a ReconnectOptions")
         if not isinstance(self.callbacks, Callbacks):
@@ -201,6 +205,19 @@ class ConnectOptions:
         if servers is not None:
             overrides["servers"] = (servers,) if isinstance(servers, str) else tuple(servers)
         return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def _check_nkey_options(seed: str | None, creds_file: object) -> None:
+    if seed is None:
+        return
+    if creds_file is not None:
+        raise ConfigError("give nkey_seed or creds_file, not both")
+    from pynats.nkeys import decode_seed  # PyNaCl is imported only when nkeys are used
+
+    try:
+        decode_seed(seed)
+    except ValueError as exc:
+        raise ConfigError(f"nkey_seed is not a valid nkey seed: {exc}") from None
 
 
 def _positive(name: str, value: float, zero: bool = False) -> None:

@@ -8,7 +8,8 @@ last token of a reply subject to a handler. ``request()`` registers a
 :class:`OneReply`, which completes a future with the first reply; ``request_many()``
 returns a :class:`ReplyStream`, an async iterator fed by the same inbox that stops on a
 count, an overall deadline, a stall (no reply for a while after the first one) or a
-sentinel message (scatter-gather, as nats.js ``requestMany``).
+sentinel message (scatter-gather, as nats.js ``requestMany``); what each reply means is
+decided by the pure :class:`~pynats.client.core.Gather`, shared with the blocking client.
 
 A 503 status reply (no responders) fails a request at once with
 :class:`~pynats.errors.NoRespondersError` instead of waiting for the timeout.
@@ -18,15 +19,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from typing import Protocol
 
-from pynats.client.core import RequestMux, SubscriptionState
+from pynats.client.core import (
+    END,
+    NO_RESPONDERS,
+    YIELD_LAST,
+    Gather,
+    RequestMux,
+    Sentinel,
+    SubscriptionState,
+)
 from pynats.client.msg import Msg, Publisher
 from pynats.errors import NoRespondersError, TimeoutError
-
-#: A sentinel: a payload that ends the stream, or a predicate on the message.
-Sentinel = bytes | Callable[[Msg], bool]
 
 
 class ReplyHandler(Protocol):
@@ -103,13 +108,11 @@ class ReplyStream:
         self.subject = subject
         self.reply = mux.register(self)
         self._deadline = loop.time() + timeout
-        self._max = max_msgs
+        self._gather = Gather(max_msgs, sentinel)
         self._stall = stall
-        self._sentinel = sentinel
         self._queue: deque[Msg] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
-        self._count = 0
         self._last_at = 0.0
         self._done = False
         self._expiry = loop.call_at(self._deadline, self._finish)
@@ -145,14 +148,13 @@ class ReplyStream:
         while True:
             if self._queue:
                 msg = self._queue.popleft()
-                if self._count == 0 and msg.is_no_responders:
+                verdict = self._gather.verdict(msg)
+                if verdict >= END:
                     self._end()
-                    raise NoRespondersError(self.subject)
-                if self._is_sentinel(msg):
-                    self._end()
+                    if verdict == NO_RESPONDERS:
+                        raise NoRespondersError(self.subject)
                     raise StopAsyncIteration
-                self._count += 1
-                if self._max is not None and self._count >= self._max:
+                if verdict == YIELD_LAST:
                     self._end()
                 return msg
             if self._error is not None:
@@ -165,17 +167,9 @@ class ReplyStream:
         self._finish()
         self._queue.clear()
 
-    def _is_sentinel(self, msg: Msg) -> bool:
-        sentinel = self._sentinel
-        if sentinel is None:
-            return False
-        if isinstance(sentinel, bytes):
-            return msg.data == sentinel
-        return sentinel(msg)
-
     async def _wait(self) -> None:
         handle = None
-        if self._stall is not None and self._count:
+        if self._stall is not None and self._gather.count:
             handle = self._loop.call_at(self._last_at + self._stall, self._stalled)
         self._waiter = self._loop.create_future()
         try:

@@ -265,7 +265,7 @@ class Subscription(SubscriptionState):
         if self._empty is not None:
             _wake(self._empty)
 
-    def _close(self) -> None:
+    def end(self) -> None:
         """The client closed: drop everything and stop the callback task."""
         self._finish(discard=True)
         task = self._task
