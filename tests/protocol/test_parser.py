@@ -274,3 +274,130 @@ def test_server_encoders_parse_back_on_the_client(ops_in: list[ops.Op],
     data = b"".join(encode_server_op(op) for op in ops_in)
     cuts = [c for c in cuts if c <= len(data)]
     assert feed_split(Parser(Role.CLIENT), data, cuts) == ops_in
+
+
+# -- the client role's MSG fast path --------------------------------------------------------
+
+def client_parser(mcl: int = 4096) -> Parser:
+    return Parser(Role.CLIENT, mcl)
+
+
+CLIENT_CASES = [
+    (b"MSG a 1 2\r\nhi\r\n", [ops.Msg(b"a", b"1", b"", b"hi")]),
+    (b"MSG a 1 r 0\r\n\r\n", [ops.Msg(b"a", b"1", b"r", b"")]),
+    (b"MSG a 1 2\nhi\r\n", [ops.Msg(b"a", b"1", b"", b"hi")]),  # bare \n ends the line
+    (b"MSG  a\t1   002\r\nhi\r\n", [ops.Msg(b"a", b"1", b"", b"hi")]),
+    (b"msg a 1 2\r\nhi\r\n", [ops.Msg(b"a", b"1", b"", b"hi")]),  # the generic path
+    (b"MSG\ta 1 2\r\nhi\r\n", [ops.Msg(b"a", b"1", b"", b"hi")]),
+    (b"MSG a\x0bb 1 2\r\nhi\r\n", [ops.Msg(b"a\x0bb", b"1", b"", b"hi")]),  # VT is no space
+    (b"MSG a 1 2\r\nhi\r\nMSG a 1 2\r\nho\r\nMSG a 1 3\r\nhey\r\n",
+     [ops.Msg(b"a", b"1", b"", b"hi"), ops.Msg(b"a", b"1", b"", b"ho"),
+      ops.Msg(b"a", b"1", b"", b"hey")]),
+    (b"MSG a 1 2\r\nhi\r\nPING\r\nMSG a 1 2\r\nho\r\n",
+     [ops.Msg(b"a", b"1", b"", b"hi"), ops.PING, ops.Msg(b"a", b"1", b"", b"ho")]),
+    (b"MSG a 1 4\r\nMSG \r\n", [ops.Msg(b"a", b"1", b"", b"MSG ")]),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), CLIENT_CASES, ids=short_id)
+def test_client_cases_whole_and_byte_by_byte(data: bytes, expected: list[ops.Op]) -> None:
+    assert client_parser().feed(data) == expected
+    assert byte_by_byte(client_parser(), data) == expected
+
+
+CLIENT_ERRORS = [
+    (b"MSG a 1\r\n", MalformedArguments),
+    (b"MSG a 1 r s 2\r\n", MalformedArguments),
+    (b"MSG a 1 -1\r\n", MalformedArguments),
+    (b"MSG a 1 1234567890\r\n", MalformedArguments),
+    (b"MSG a 1 \xd9\xa1\r\n", MalformedArguments),  # not ASCII digits
+    (b"MSG a 1 2\r\nabc\r\n", UnknownOperation),
+    (b"MSG a 1 2\r\nhi\r\nMSG a 1 2\r\nabc\r\n", UnknownOperation),  # repeated line
+    (b"MSG a 1 3\r\nabc\n", UnknownOperation),
+    (b"MSG\x0ba 1 2\r\nhi\r\n", UnknownOperation),
+    (b" MSG a 1 2\r\nhi\r\n", UnknownOperation),
+    (b"MSG " + b"a" * 100 + b" 1 2\r\nhi\r\n", MaxControlLineExceeded),
+    (b"MSG " + b"a" * 100, MaxControlLineExceeded),  # a partial line, no newline yet
+    (b"PUB a 1\r\nx\r\n", UnknownOperation),
+]
+
+
+@pytest.mark.parametrize(("data", "error"), CLIENT_ERRORS, ids=short_id)
+def test_client_errors_whole_and_byte_by_byte(data: bytes, error: type[ProtocolError]) -> None:
+    with pytest.raises(error):
+        client_parser(mcl=64).feed(data)
+    with pytest.raises(error):
+        byte_by_byte(client_parser(mcl=64), data)
+
+
+def test_client_control_line_limit_counts_arguments_only() -> None:
+    line = b"MSG " + b" " * 10 + b"a 1 2\r\nhi\r\n"  # 15 bytes after "MSG", 5 after spaces
+    assert client_parser(mcl=5).feed(line) == [ops.Msg(b"a", b"1", b"", b"hi")]
+    with pytest.raises(MaxControlLineExceeded):
+        client_parser(mcl=4).feed(line)
+
+
+def test_client_payload_is_a_slice_handed_to_on_msg() -> None:
+    from pynats.protocol.parser import RecordSink
+
+    sink = RecordSink()
+    with pytest.raises(UnknownOperation):
+        client_parser().parse(b"MSG a 1 1\r\nx\r\nMSG a 1 1\r\ny\r\nXYZ\r\n", sink)
+    assert sink.ops == [ops.Msg(b"a", b"1", b"", b"x"), ops.Msg(b"a", b"1", b"", b"y")]
+
+
+def test_client_stop_in_on_msg_discards_the_rest() -> None:
+    class Stopper:
+        def __init__(self, parser: Parser):
+            self.parser = parser
+            self.seen: list[object] = []
+
+        def on_msg(self, *args: object) -> None:
+            self.seen.append(args)
+            self.parser.stop()
+
+        def on_op(self, op: ops.Op) -> None:
+            self.seen.append(op)
+
+    for data in (b"MSG a 1 1\r\nx\r\nMSG a 1 1\r\ny\r\nPING\r\n",
+                 b"MSG a 1 1\r\nx\r\nPING\r\n"):
+        parser = client_parser()
+        sink = Stopper(parser)
+        parser.parse(data, sink)  # type: ignore[arg-type]
+        assert sink.seen == [(b"a", b"1", b"", b"x")]
+
+
+# Differential property: ``msg`` in lower case takes the generic path, ``MSG`` the fast
+# one; both must find the same operations and fail with the same error, whole and split.
+fragments = st.lists(st.sampled_from([
+    b"MSG ", b"msg ", b"HMSG ", b"MSG a 1 2\r\nhi\r\n", b"MSG a 1 r 2\r\nhi\r\n",
+    b"PING\r\n", b"+OK\r\n", b"INFO {}\r\n", b"-ERR 'x'\r\n",
+    b"a", b"b.c", b"1", b"2", b"0", b"12", b"007", b"-1", b" ", b"  ", b"\t", b"\x0b",
+    b"\r", b"\n", b"\r\n", b"x", b"NATS/1.0\r\n\r\n",
+]), max_size=16).map(b"".join)
+
+
+def _outcome(data: bytes, cuts: list[int], mcl: int) -> object:
+    try:
+        found = feed_split(client_parser(mcl), data, cuts)
+    except ProtocolError as exc:
+        return type(exc)
+    return [tuple(f.lower() if isinstance(f, bytes) else f for f in op) for op in found]
+
+
+@settings(max_examples=500, deadline=None)
+@given(fragments, st.lists(st.integers(0, 200), max_size=4), st.sampled_from([0, 12]))
+def test_client_fast_path_matches_the_generic_path(data: bytes, cuts: list[int],
+                                                   mcl: int) -> None:
+    cuts = [c for c in cuts if c <= len(data)]
+    generic = data.replace(b"MSG ", b"msg ")
+    assert _outcome(data, cuts, mcl) == _outcome(generic, cuts, mcl)
+    assert _outcome(data, cuts, mcl) == _outcome(data, list(range(1, len(data))), mcl)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=5))
+def test_client_arbitrary_bytes_raise_only_protocol_errors(data: bytes,
+                                                           cuts: list[int]) -> None:
+    with contextlib.suppress(ProtocolError):
+        feed_split(client_parser(mcl=64), b"MSG " + data, [c for c in cuts if c <= len(data)])

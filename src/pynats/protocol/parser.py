@@ -14,7 +14,11 @@ delivered as plain arguments, with no record built, and ``PUB`` comes with its p
 *framed*: ``<size>\r\n<payload>\r\n``, exactly the bytes that follow
 ``MSG <subject> <sid> `` on the wire. When the client wrote the control line
 canonically (``\r\n``, no leading zeros) that is one slice of the input; otherwise it
-is rebuilt. Everything else arrives as a typed record from :mod:`pynats.protocol.ops`.
+is rebuilt. Each role has its own loop with its message verb inlined (upper-case
+``PUB `` / ``MSG `` only; any other spelling takes the generic path, with the same
+result), and a control line byte-identical to the previous one of the same buffer is
+not parsed again: a stream to one subject, or one subscription, costs a ``startswith``
+per message. Everything else arrives as a typed record from :mod:`pynats.protocol.ops`.
 :meth:`Parser.feed` wraps all this for callers that just want a list of records.
 
 The parser has two states, found from what it keeps between calls:
@@ -132,7 +136,7 @@ def _fields(arg: bytes) -> list[bytes]:
     ``bytes.split()`` is the fast way, but it also splits on vertical tab and form feed,
     which nats-server keeps inside a subject; those rare lines take the exact way.
     """
-    if b"\x0b" in arg or b"\x0c" in arg:
+    if 11 in arg or 12 in arg:  # VT, FF; an int test is ten times faster than b"\x0b"
         return [f for f in arg.replace(b"\t", b" ").split(b" ") if f]
     return arg.split()
 
@@ -276,7 +280,10 @@ class Parser:
             data = b"".join(self._parts)
             self._parts.clear()
             self._have = self._need = 0
-        self._parse(data, sink)
+        if self._server:
+            self._parse(data, sink)
+        else:
+            self._parse_client(data, sink)
 
     def _keep(self, buf: bytes, pos: int, need: int) -> None:
         rest = buf[pos:]
@@ -363,32 +370,100 @@ class Parser:
                 sink.on_pub(self._run_subject, self._run_reply, run[:], self._run_bytes)
                 run.clear()
                 self._run_bytes = 0
-            verb, kind = _classify(buf[pos : pos + _HEAD].upper(), self._verbs, True)
-            if kind == _BARE:
-                sink.on_op(_BARE_OPS[verb])
-                if self._stopped:
+            pos = self._control_op(buf, pos, eol, end, sink)
+            if pos < 0:
+                return
+
+    def _parse_client(self, buf: bytes, sink: Sink) -> None:
+        """The client role's loop: ``MSG`` inlined, everything else through ``_control_op``.
+
+        A canonical ``MSG `` line is split and checked here and the payload handed to
+        ``sink.on_msg`` as a slice of ``buf``. A line byte-identical to the previous MSG
+        line of this buffer (same subject, sid, reply and size: a stream to one
+        subscription) is not parsed again. Errors are the generic path's, in the same
+        order: control line too long, wrong argument count, bad size, missing CRLF.
+        """
+        n = len(buf)
+        pos = 0
+        mcl = self.max_control_line
+        on_msg = sink.on_msg
+        line = b""  # the last MSG control line (with its \n) and what it said
+        subject = sid = reply = b""
+        size = 0
+        while pos < n:
+            if line and buf.startswith(line, pos):
+                first = pos + len(line)
+            else:
+                eol = buf.find(b"\n", pos)
+                if eol < 0:
+                    self._partial_line(buf, pos)
                     return
-                pos = eol + 1
-                continue
-            arg = buf[pos + len(verb) : end].lstrip(b" \t")  # the limit counts what follows
-            if mcl and len(arg) > mcl:
-                raise MaxControlLineExceeded(len(arg), mcl)
-            if kind == _ARGS:
-                if verb in _PAYLOAD_VERBS:
-                    pos = self._payload_op(verb, _fields(arg), buf, pos, eol, sink)
-                    if pos < 0 or self._stopped:
+                end = eol - 1 if buf[eol - 1] == 13 else eol  # drop an optional \r
+                if not buf.startswith(b"MSG ", pos):
+                    line = b""
+                    pos = self._control_op(buf, pos, eol, end, sink)
+                    if pos < 0:
                         return
                     continue
-                fields = _fields(arg)
-                sink.on_op(_sub(fields) if verb == b"SUB" else _unsub(fields))
-            elif kind == _JSON:
-                obj = _json_object(arg.strip(), verb)
-                sink.on_op(ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj))
-            else:
-                sink.on_op(self._error(arg))
+                if mcl and end - pos - 4 > mcl:
+                    length = len(buf[pos + 4 : end].lstrip(b" \t"))
+                    if length > mcl:
+                        raise MaxControlLineExceeded(length, mcl)
+                arg = buf[pos + 4 : end]
+                # As _fields, but int needles: ``11 in arg`` is several times faster than
+                # ``b"\x0b" in arg`` on CPython 3.11.
+                fields = _fields(arg) if 11 in arg or 12 in arg else arg.split()
+                nfields = len(fields)
+                if nfields == 3:
+                    subject, sid, size_field = fields
+                    reply = b""
+                elif nfields == 4:
+                    subject, sid, reply, size_field = fields
+                else:
+                    raise MalformedArguments(f"MSG takes 3 or 4 arguments, got {nfields}")
+                if not size_field.isdigit() or len(size_field) > MAX_SIZE_DIGITS:
+                    raise MalformedArguments(f"invalid size: {size_field!r}")
+                size = int(size_field)
+                first = eol + 1
+                line = buf[pos:first]
+            last = first + size
+            if last + 2 > n:
+                self._await_payload(buf, pos, last)
+                return
+            if buf[last] != 13 or buf[last + 1] != 10:
+                raise UnknownOperation("payload not followed by CRLF")
+            on_msg(subject, sid, reply, buf[first:last])
             if self._stopped:
                 return
-            pos = eol + 1
+            pos = last + 2
+
+    def _control_op(self, buf: bytes, pos: int, eol: int, end: int, sink: Sink) -> int:
+        """Handle one operation off the hot paths, both roles.
+
+        The control line starts at ``pos`` and ends at ``eol`` (its ``\\n``); ``end`` is
+        where it ends without an optional ``\\r``. Returns the next position, or -1 when
+        parsing of this input stops (sink stopped the parser, or a payload is incomplete).
+        """
+        verb, kind = _classify(buf[pos : pos + _HEAD].upper(), self._verbs, True)
+        if kind == _BARE:
+            sink.on_op(_BARE_OPS[verb])
+            return -1 if self._stopped else eol + 1
+        arg = buf[pos + len(verb) : end].lstrip(b" \t")  # the limit counts what follows
+        mcl = self.max_control_line
+        if mcl and len(arg) > mcl:
+            raise MaxControlLineExceeded(len(arg), mcl)
+        if kind == _ARGS:
+            if verb in _PAYLOAD_VERBS:
+                pos = self._payload_op(verb, _fields(arg), buf, pos, eol, sink)
+                return -1 if pos < 0 or self._stopped else pos
+            fields = _fields(arg)
+            sink.on_op(_sub(fields) if verb == b"SUB" else _unsub(fields))
+        elif kind == _JSON:
+            obj = _json_object(arg.strip(), verb)
+            sink.on_op(ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj))
+        else:
+            sink.on_op(self._error(arg))
+        return -1 if self._stopped else eol + 1
 
     def _payload_op(self, verb: bytes, f: list[bytes], buf: bytes, pos: int, eol: int,
                     sink: Sink) -> int:
