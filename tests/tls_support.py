@@ -4,8 +4,10 @@
 localhost signed by it, client certificates signed by it (``alice`` with an email and a
 DNS name in its alternative names; ``carol`` whose subject needs escaping, has a
 multi-valued RDN and a non-standard attribute), and a client certificate signed by a
-second, untrusted CA. Everything is valid for two days. Tests that need it are skipped
-when there is no ``openssl``.
+second, untrusted CA. :func:`self_signed` makes a lone self-signed server certificate.
+Everything is valid for two days. ``openssl`` (Debian's package, on every machine of
+this project's kind) is required: without it the tests fail rather than skip, so that a
+missing tool never hides the TLS tests.
 """
 
 from __future__ import annotations
@@ -56,8 +58,17 @@ class PKI:
 def _openssl(*args: str, cwd: Path) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl command line is not available")
+        pytest.fail("the openssl command line is needed for the TLS tests (apt install openssl)")
     subprocess.run([openssl, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def self_signed(directory: Path) -> Pair:
+    """A self-signed certificate for 127.0.0.1 and localhost (``cert.pem``, ``key.pem``)."""
+    pair = Pair(directory / "cert.pem", directory / "key.pem")
+    _openssl("req", "-x509", *_key_args(pair.key), "-out", str(pair.cert), "-days", "2",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             cwd=directory)
+    return pair
 
 
 def _key_args(key: Path) -> list[str]:

@@ -6,9 +6,7 @@ works on both).
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from clienttools import TIMEOUT
 from harness import ServerProcess
 from pynats.client import connect
 from pynats.errors import AuthorizationError, NoServersError
+from tls_support import self_signed
 
 
 def conf_server(kind: str, path: Path, text: str) -> ServerProcess:
@@ -73,16 +72,8 @@ async def test_token(token_server: ServerProcess) -> None:
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
+    pair = self_signed(directory)
+    return pair.cert, pair.key
 
 
 def tls_server(kind: str, tmp_path: Path, extra: str = "") -> ServerProcess:

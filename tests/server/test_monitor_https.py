@@ -1,8 +1,7 @@
 """HTTPS monitoring (``https_port``), next to the reference nats-server.
 
 A self-signed certificate is made for each test module with the ``openssl`` command
-line (or the ``cryptography`` package when there is no ``openssl``; the tests are
-skipped only when neither exists). nats-server serves HTTPS monitoring with the
+line (``tls_support.self_signed``). nats-server serves HTTPS monitoring with the
 top-level ``tls`` block, refuses ``http_port`` together with ``https_port`` and refuses
 HTTPS without a certificate; each refusal's text is compared with the reference's.
 """
@@ -11,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import datetime
 import json
-import shutil
 import socket
 import ssl
 import subprocess
@@ -32,6 +29,7 @@ from pynats.server.certs import cert_not_after, der_not_after
 from pynats.server.config.options import TLSOptions
 from pynats.server.monitor.http import MonitorStartError, start_monitor
 from pynats.server.tls import TLS_REQUIRED
+from tls_support import self_signed
 
 
 @dataclass(frozen=True)
@@ -49,43 +47,8 @@ class Cert:
 
 def make_cert(directory: Path) -> Cert:
     """A self-signed certificate for 127.0.0.1 and localhost, valid for two days."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is not None:
-        subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
-                        "-out", str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                       check=True, capture_output=True, timeout=30)
-        return Cert(cert, key)
-    return _make_cert_with_cryptography(cert, key)
-
-
-def _make_cert_with_cryptography(cert: Path, key: Path) -> Cert:
-    try:
-        import ipaddress
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        pytest.skip("neither openssl nor the cryptography package is available")
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-             .public_key(private.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=2))
-             .add_extension(x509.SubjectAlternativeName(
-                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                 critical=False)
-             .sign(private, hashes.SHA256()))
-    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return Cert(cert, key)
+    pair = self_signed(directory)
+    return Cert(pair.cert, pair.key)
 
 
 def expiry(cert: Path) -> str:
