@@ -33,8 +33,8 @@ under a per-process random key, never the password itself): a client that reconn
 or the re-check of every client after a reload, costs one hash, not one per attempt.
 Failed checks are never cached.
 
-Accounts are not isolated yet: users of ``accounts`` blocks authenticate as above and
-their permissions apply, but every client shares the global account ``$G``.
+Users of ``accounts`` blocks authenticate as above; ``Login.user.account`` names the
+account the client is bound to at login (``accounts.py``; ``""`` is ``$G``).
 """
 
 from __future__ import annotations

@@ -30,16 +30,25 @@ Clients whose permissions have ``allow_responses`` are kept in ``responders``: a
 with a reply subject delivered to one of them lets it answer (``permissions.py``). Only
 when that set is not empty and the message has a reply does a publish take the slower
 :meth:`_publish_noting_replies`, which notes, per receiver, what it was delivered.
+
+Each account has its own Router (``accounts.py``); all share one ``dirty`` list. A
+router whose account exports streams that others import holds :class:`StreamBridge`
+objects: :meth:`set_bridges` then replaces ``publish`` and ``publish_headers`` on the
+instance by variants that also deliver each message, prefixed, in the importing
+accounts. Routers without bridges keep the plain methods: no test per message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import chain
 from random import random
 from typing import TYPE_CHECKING
 
 from pynats.protocol.encode import no_responders_headers
 from pynats.protocol.parser import framed_size
+from pynats.protocol.subjects import matches
 from pynats.server.sublist import MatchResult, SubjectIndex
 from pynats.server.subscription import Subscription
 
@@ -51,19 +60,73 @@ if TYPE_CHECKING:
 Watched = list[tuple[Subscription, int]]
 
 
-class Router:
-    """Fan-out of published messages."""
+@dataclass(frozen=True, slots=True)
+class StreamBridge:
+    """A stream import, seen from the exporting account's router.
 
-    def __init__(self, index: SubjectIndex[Subscription]):
+    Attributes:
+        subject: The imported subject (may have wildcards) in the exporting account.
+        prefix: Put before the subject in the importing account (``b""`` or ``b"p."``).
+        target: The importing account's router.
+    """
+
+    subject: bytes
+    prefix: bytes
+    target: Router
+
+
+class Router:
+    """Fan-out of published messages.
+
+    Args:
+        index: The account's subscription index.
+        dirty: The list of connections with output queued in the current read batch,
+            shared by the routers of every account (a new one if not given).
+    """
+
+    def __init__(self, index: SubjectIndex[Subscription], dirty: list[Connection] | None = None):
         self.index = index
         self._cache = index.cache
         #: Connections with output queued during the current read batch.
-        self.dirty: list[Connection] = []
+        self.dirty: list[Connection] = [] if dirty is None else dirty
+        #: Stream imports of this account's subjects by other accounts.
+        self.bridges: tuple[StreamBridge, ...] = ()
         #: Lookups answered by the fast path of :meth:`publish` (one per run of
         #: messages to one subject), added to the index's own counters by monitoring.
         self.cache_hits = 0
         #: Clients with ``allow_responses`` (almost always none).
         self.responders: set[ClientSession] = set()
+
+    def set_bridges(self, bridges: Iterable[StreamBridge]) -> None:
+        """Deliver also through ``bridges`` from now on (none: the plain methods)."""
+        self.bridges = tuple(bridges)
+        if self.bridges:
+            self.publish = self._publish_bridged  # type: ignore[method-assign]
+            self.publish_headers = self._publish_headers_bridged  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("publish", None)
+            self.__dict__.pop("publish_headers", None)
+
+    def _publish_bridged(self, origin: ClientSession, subject: bytes, reply: bytes,
+                         framed: list[bytes], nbytes: int) -> int:
+        """:meth:`publish`, then once more in each account importing ``subject``."""
+        delivered = Router.publish(self, origin, subject, reply, framed, nbytes)
+        for bridge in self.bridges:
+            if matches(bridge.subject, subject):
+                delivered += Router.publish(bridge.target, origin, bridge.prefix + subject,
+                                            reply, framed, nbytes)
+        return delivered
+
+    def _publish_headers_bridged(self, origin: ClientSession, subject: bytes, reply: bytes,
+                                 payload: bytes, hframed: bytes) -> int:
+        """:meth:`publish_headers`, then in each account importing ``subject``."""
+        delivered = Router.publish_headers(self, origin, subject, reply, payload, hframed)
+        for bridge in self.bridges:
+            if matches(bridge.subject, subject):
+                delivered += Router.publish_headers(bridge.target, origin,
+                                                    bridge.prefix + subject, reply, payload,
+                                                    hframed)
+        return delivered
 
     def flush_dirty(self, reader: Connection | None = None) -> None:
         """Write out every connection that got output in this batch.
@@ -247,4 +310,4 @@ def _note_replies(watched: Watched, reply: bytes) -> None:
             sub.client.note_reply(reply)
 
 
-__all__ = ["Router"]
+__all__ = ["Router", "StreamBridge"]

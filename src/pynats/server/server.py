@@ -7,8 +7,8 @@ Theory of operation
 start the monitoring listener (if ``http_port`` or ``https_port``), open the client
 listener, write the PID and ports files, then log ``Server is ready``. From then on the
 event loop drives everything through :class:`~pynats.server.connection.Connection`
-callbacks; the server itself owns only the registry of clients, the subscription index
-and router they share, and counters.
+callbacks; the server itself owns only the registry of clients, the accounts (each with
+its subscription index and router, ``accounts.py``), and counters.
 
 Shutdown (``shutdown()``) closes listeners and every client (they see EOF and
 reconnect elsewhere), removes the ports file (not the PID file) and sets
@@ -35,16 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from pynats import SERVER_VERSION
+from pynats.server.accounts import GLOBAL_ACCOUNT, Account, sync_accounts
 from pynats.server.auth import Authenticator
 from pynats.server.config.load import UNSUPPORTED, LoadedConfig
 from pynats.server.config.options import ServerOptions
 from pynats.server.connection import Connection
 from pynats.server.log import Logger, host_port
-from pynats.server.permissions import DeliveryFilter
 from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
-from pynats.server.sublist import SubjectIndex
-from pynats.server.subscription import Subscription
 from pynats.server.tls import ClientTLS
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -95,16 +93,18 @@ class Server:
                                  path=options.log_file)
         self.server_id = new_server_id()
         self.server_name = options.server_name or self.server_id
-        self.index: SubjectIndex[Subscription] = SubjectIndex(
-            cache=not options.disable_sublist_cache)
-        self.router = Router(self.index)
+        #: Connections with output queued in the current read batch (every account's).
+        self.dirty: list[Connection] = []
+        #: The accounts by name (``accounts.py``); rebuilt by :meth:`on_auth_reload`.
+        self.accounts: dict[str, Account] = sync_accounts(
+            options, {}, self.dirty, cache=not options.disable_sublist_cache)
+        #: ``$G``'s router; its ``flush_dirty`` writes out every account's receivers.
+        self.router: Router = self.accounts[GLOBAL_ACCOUNT].router
         #: Client authentication in force; rebuilt by :meth:`on_auth_reload`.
         self.auth = Authenticator(options)
         #: The client port's TLS (None without); built by :meth:`start`, rebuilt by
         #: :meth:`on_tls_reload`.
         self.client_tls: ClientTLS | None = None
-        #: Keeps messages from clients whose subscribe deny list forbids them.
-        self.delivery_filter = DeliveryFilter(self.index)
         self.clients: dict[int, ClientSession] = {}
         self.closed_clients: collections.deque[ClientSession] = collections.deque(
             maxlen=max(options.max_closed_clients, 0))
@@ -291,6 +291,8 @@ class Server:
         new permissions and lose the subscriptions these no longer allow.
         """
         self.auth = Authenticator(self.options)
+        self.accounts = sync_accounts(self.options, self.accounts, self.dirty,
+                                      cache=not self.options.disable_sublist_cache)
         sessions = [self.clients[cid] for cid in sorted(self.clients)]
         staying = []
         for session in sessions:

@@ -6,9 +6,9 @@ nats-server always has the global account ``$G`` and, unless ``no_system_account
 set, a system account (``$SYS`` or the configured ``system_account``), plus the
 accounts of the ``accounts`` block. :func:`account_names` lists them from the options.
 
-Clients belong to ``$G`` until accounts are enforced; :func:`account_of` reads a
-session's ``account`` attribute (a name, or an object with a ``name``) so that the
-account work only has to set it. ``/accountz?acc=NAME`` details one account: its
+A client belongs to the account it was bound to at login (``$G`` without one);
+:func:`account_of` reads a session's ``account`` attribute (a name, or an object with a
+``name``). ``/accountz?acc=NAME`` details one account: its
 connections and subscriptions, the configured exports, imports and mappings (in
 nats-server's JSON shapes), and the statistics of its subscription index. The service
 imports nats-server adds to every account for its own system services
@@ -77,14 +77,11 @@ def account_sessions(sessions: Iterable[ClientSession], name: str) -> list[Clien
 
 
 def index_stats(server: Server, name: str = GLOBAL_ACCOUNT) -> IndexStats:
-    """The subscription-index statistics of an account.
-
-    Every subscription is in the one index of ``$G``; other accounts report empty
-    statistics until they get indexes of their own.
-    """
-    if name != GLOBAL_ACCOUNT:
+    """The subscription-index statistics of an account (empty for an unknown one)."""
+    account = server.accounts.get(name)
+    if account is None:
         return _EMPTY_STATS
-    return server.index.stats(extra_hits=server.router.cache_hits)
+    return account.index.stats(extra_hits=account.router.cache_hits)
 
 
 def sublist_stats(stats: IndexStats) -> JSONObject:

@@ -53,6 +53,7 @@ from pynats.protocol.encode import OK, PING, PONG, encode_err, encode_info
 from pynats.protocol.errors import ProtocolError, UnknownOperation
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
+from pynats.server.accounts import GLOBAL_ACCOUNT, Account
 from pynats.server.auth import (
     STANDARD,
     Credentials,
@@ -127,7 +128,7 @@ class ClientSession:
         #: ``/connz`` ``authorized_user`` (set from CONNECT even when it is refused).
         self.user = ""
         self.permissions: ClientPermissions | None = None
-        self._auth_label = ""  # '"$G/user:alice"' in log prefixes, after CONNECT
+        self._auth_label = ""  # '"A/user:alice"' in log prefixes, after CONNECT
         self._auth_timer: asyncio.TimerHandle | None = None
         #: Authentication is configured and the client has not passed it yet.
         self.awaiting_auth = False
@@ -147,7 +148,10 @@ class ClientSession:
         self._ping_sent_at = 0.0
         self._first_pong_sent = False
         self._ping_timer: asyncio.TimerHandle | None = None
-        self.router = server.router
+        #: The account bound at login (``$G`` until then), its index and router.
+        self.account: Account = server.accounts[GLOBAL_ACCOUNT]
+        self.index = self.account.index
+        self.router = self.account.router
         self.handlers: dict[type, Callable[[Any], None]] = {
             ops.Sub: self.on_sub,
             ops.Unsub: self.on_unsub,
@@ -244,7 +248,7 @@ class ClientSession:
         self._clear_auth_timer()
         self._drop_permissions()
         for sub in self.subs.values():
-            self.server.index.remove(sub)
+            self.index.remove(sub)
         self.server.client_closed(self)
         self.server.log.debug(f"{self.describe()}Client connection closed: {reason}")
 
@@ -369,7 +373,18 @@ class ClientSession:
         self.login = login
         self.user = login.credentials.shown_user()
         self.awaiting_auth = False
+        self._drop_permissions()
+        self._bind(self.server.accounts.get(login.user.account or GLOBAL_ACCOUNT, self.account))
         self.set_permissions(login.permissions)
+
+    def _bind(self, account: Account) -> None:
+        """Join ``account``: its index and router serve this client from now on."""
+        if account is self.account:
+            return
+        for sub in self.subs.values():  # only after a reload moved no_auth_user
+            self.index.remove(sub)
+            account.index.insert(sub)
+        self.account, self.index, self.router = account, account.index, account.router
 
     def set_permissions(self, perms: Permissions | None) -> None:
         """Enforce ``perms`` from now on (``None``: no restriction); drops all caches."""
@@ -388,7 +403,7 @@ class ClientSession:
     def _drop_permissions(self) -> None:
         if self.permissions is not None:
             self.router.responders.discard(self)
-            self.server.delivery_filter.discard(self)
+            self.account.delivery_filter.discard(self)
             self.permissions = None
 
     def user_is_gone(self) -> bool:
@@ -426,7 +441,7 @@ class ClientSession:
             if perms.may_subscribe(sub.subject) or (
                     sub.queue and perms.may_subscribe(sub.subject, sub.queue)):
                 if perms.needs_delivery_filter(sub.subject):
-                    self.server.delivery_filter.add(self)
+                    self.account.delivery_filter.add(self)
                 continue
             self.remove_subscription(sub)
             queue = f" using queue {_quoted(sub.queue)}" if sub.queue else ""
@@ -483,7 +498,7 @@ class ClientSession:
         self.connected = True
         self._log_in(login)
         label = login.credentials.label()
-        self._auth_label = go_quote(f"$G/{label}") if label else ""
+        self._auth_label = go_quote(f"{self.account.name}/{label}") if label else ""
         self.rtt = max(self.server.now() - self._start_time, 1e-6)  # nats-server's estimate
         if self.verbose:
             self.conn.send(OK)
@@ -634,8 +649,8 @@ class ClientSession:
             sub = Subscription(self, op.subject, op.queue, op.sid)
             self.subs[op.sid] = sub
             if perms is not None and perms.needs_delivery_filter(op.subject):
-                self.server.delivery_filter.add(self)
-            self.server.index.insert(sub)
+                self.account.delivery_filter.add(self)
+            self.index.insert(sub)
         if self.verbose:
             self.conn.send(OK)
 
@@ -654,7 +669,7 @@ class ClientSession:
     def remove_subscription(self, sub: Subscription) -> None:
         if self.subs.get(sub.sid) is sub:
             del self.subs[sub.sid]
-            self.server.index.remove(sub)
+            self.index.remove(sub)
 
     def on_ping(self, op: ops.Ping) -> None:
         self._activity += 1
@@ -663,7 +678,7 @@ class ClientSession:
             self._first_pong_sent = True
             info = self.server.client_info(self)
             info["connect_info"] = True
-            info["remote_account"] = "$G"
+            info["remote_account"] = self.account.name
             self.conn.send(encode_info(info))
 
     def on_pong(self, op: ops.Pong) -> None:

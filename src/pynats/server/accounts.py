@@ -1,0 +1,111 @@
+"""Accounts: isolated subject spaces, and the stream imports that join them.
+
+Theory of operation
+-------------------
+Every client belongs to one account. An :class:`Account` owns a subscription index, a
+router over it and the delivery filter of its clients' deny lists, so a client bound to
+account A (at CONNECT, from its user's ``account``) subscribes into A's index and
+publishes through A's router: it can never reach another account's subscribers. The
+server always has ``$G`` (clients without an account), the system account (``$SYS``
+unless configured otherwise or disabled; empty, as pynats serves no system services)
+and one account per entry of the ``accounts`` block.
+
+Every router shares one ``dirty`` list (connections with output queued in the current
+read batch), so whoever read the batch flushes every receiver once, whatever account
+they are in.
+
+Stream imports are wired on the exporting side: when account B imports ``subject`` from
+A (and A exports a stream covering it to B), A's router gets a :class:`StreamBridge`
+to B's router with B's prefix. A publish in A is delivered in A as usual, then once more
+in B under ``<prefix>.<subject>`` for every bridge whose subject it matches. Only
+routers with bridges take that path (see ``Router.set_bridges``); one hop only, so
+import cycles cannot loop. Imports of subjects that are not exported to the importer
+are ignored.
+
+:func:`sync_accounts` (start-up and reload) keeps the Account objects of names that
+still exist, so bound clients keep their index, adds new ones and rewires the bridges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
+
+from pynats.server.config.options import Export, Import, ServerOptions
+from pynats.server.permissions import DeliveryFilter, is_subset
+from pynats.server.router import Router, StreamBridge
+from pynats.server.sublist import SubjectIndex
+from pynats.server.subscription import Subscription
+
+if TYPE_CHECKING:
+    from pynats.server.connection import Connection
+
+#: The account of clients that have none.
+GLOBAL_ACCOUNT: Final = "$G"
+#: The system account nats-server creates unless another is named or it is disabled.
+SYSTEM_ACCOUNT: Final = "$SYS"
+
+
+class Account:
+    """One account at run time: its subscription index, router and delivery filter.
+
+    Args:
+        name: The account's name.
+        dirty: The list of connections with pending output, shared by every router.
+        cache: Whether the index caches match results.
+    """
+
+    def __init__(self, name: str, dirty: list[Connection], cache: bool = True):
+        self.name = name
+        self.index: SubjectIndex[Subscription] = SubjectIndex(cache=cache)
+        self.router = Router(self.index, dirty)
+        self.delivery_filter = DeliveryFilter(self.index)
+
+    def __repr__(self) -> str:
+        return f"Account({self.name!r})"
+
+
+def account_names(options: ServerOptions) -> list[str]:
+    """Every account name: the system account (if any), ``$G``, then the configured."""
+    system = "" if options.no_system_account else options.system_account or SYSTEM_ACCOUNT
+    names = [system, GLOBAL_ACCOUNT, *(account.name for account in options.accounts)]
+    return [name for name in dict.fromkeys(names) if name]
+
+
+def sync_accounts(options: ServerOptions, current: dict[str, Account], dirty: list[Connection],
+                  cache: bool = True) -> dict[str, Account]:
+    """The accounts ``options`` configure, reusing those of ``current`` by name.
+
+    The stream bridges of every account are rebuilt from the imports and exports.
+    """
+    accounts = {name: current.get(name) or Account(name, dirty, cache)
+                for name in account_names(options)}
+    bridges: dict[str, list[StreamBridge]] = {name: [] for name in accounts}
+    exports = {account.name: account.exports for account in options.accounts}
+    for account in options.accounts:
+        for imp in account.imports:
+            if imp.kind != "stream" or imp.account not in accounts:
+                continue
+            if not _exported(exports.get(imp.account, ()), imp, account.name):
+                continue
+            bridges[imp.account].append(_bridge(imp, accounts[account.name].router))
+    for name, found in bridges.items():
+        accounts[name].router.set_bridges(found)
+    return accounts
+
+
+def _exported(exports: Iterable[Export], imp: Import, importer: str) -> bool:
+    """Whether one of ``exports`` lets ``importer`` import ``imp``."""
+    subject = imp.subject.encode()
+    return any(exp.kind == imp.kind and is_subset(subject, exp.subject.encode()) and (
+        not exp.accounts or importer in exp.accounts) for exp in exports)
+
+
+def _bridge(imp: Import, target: Router) -> StreamBridge:
+    prefix = imp.prefix.encode()
+    if prefix and not prefix.endswith(b"."):
+        prefix += b"."
+    return StreamBridge(imp.subject.encode(), prefix, target)
+
+
+__all__ = ["GLOBAL_ACCOUNT", "SYSTEM_ACCOUNT", "Account", "account_names", "sync_accounts"]
