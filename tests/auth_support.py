@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import re
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import bcrypt
+import pytest
 
 from harness import RawClient, ServerProcess
 
@@ -126,3 +129,28 @@ __all__ = [
     "KINDS", "ConfServer", "bcrypt_hash", "connect_json", "info_of", "login", "messages",
     "received", "refused", "until_pong",
 ]
+
+
+#: ``serve(kind, conf_text, *args)``: a running server from :func:`shared_servers`.
+Serve = Callable[..., AbstractContextManager["ConfServer"]]
+
+
+def shared_servers(tmp_path_factory: pytest.TempPathFactory, label: str) -> Iterator[Serve]:
+    """Body of a module-scoped ``serve`` fixture: one server per kind, text and args.
+
+    For test modules whose tests change only connection-scoped state, so one process per
+    configuration can serve all of them. Every server is stopped when the module ends.
+    """
+    running: dict[tuple[str, ...], ConfServer] = {}
+
+    @contextmanager
+    def get(kind: str, text: str, *args: str) -> Iterator[ConfServer]:
+        key = (kind, text, *args)
+        if key not in running:
+            path = tmp_path_factory.mktemp(label) / "server.conf"
+            running[key] = ConfServer(kind, path, text, *args).__enter__()
+        yield running[key]
+
+    yield get
+    for server in running.values():
+        server.__exit__()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 
 import pytest
 
-from auth_support import KINDS, ConfServer, login, received
+from auth_support import KINDS, ConfServer, Serve, login, received, shared_servers
 from harness import RawClient
 
 CONF = """
@@ -25,8 +24,8 @@ accounts {
        imports: [{stream: {account: A, subject: "a.>"}, prefix: "from_a"}] }
 }
 """
-
-Serve = Callable[[str], AbstractContextManager[ConfServer]]
+#: What ``serve`` starts: the configuration above, with monitoring on a free port.
+SERVER = (CONF, "-m", "-1")
 
 
 @pytest.fixture(params=KINDS)
@@ -37,18 +36,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One server per kind for the whole module (tests only change connections)."""
-    running: dict[str, ConfServer] = {}
-
-    @contextmanager
-    def get(kind: str) -> Iterator[ConfServer]:
-        if kind not in running:
-            path = tmp_path_factory.mktemp("accounts") / "server.conf"
-            running[kind] = ConfServer(kind, path, CONF, "-m", "-1").__enter__()
-        yield running[kind]
-
-    yield get
-    for server in running.values():
-        server.__exit__()
+    yield from shared_servers(tmp_path_factory, "accounts")
 
 
 def user(server: ConfServer, name: str) -> RawClient:
@@ -63,7 +51,7 @@ def subscribed(client: RawClient, *subs: bytes) -> RawClient:
 
 
 def test_accounts_do_not_see_each_other(kind: str, serve: Serve) -> None:
-    with serve(kind) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
+    with serve(kind, *SERVER) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
             user(server, "b1") as b1:
         subscribed(a2, b"SUB x.> 1\r\n")
         subscribed(b1, b"SUB x.> 1\r\n")
@@ -76,7 +64,7 @@ def test_accounts_do_not_see_each_other(kind: str, serve: Serve) -> None:
 
 
 def test_queue_groups_are_per_account(kind: str, serve: Serve) -> None:
-    with serve(kind) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
+    with serve(kind, *SERVER) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
             user(server, "b1") as b1:
         subscribed(a2, b"SUB q.s grp 1\r\n")
         subscribed(b1, b"SUB q.s grp 1\r\n")
@@ -87,7 +75,7 @@ def test_queue_groups_are_per_account(kind: str, serve: Serve) -> None:
 
 
 def test_request_without_responders_in_own_account(kind: str, serve: Serve) -> None:
-    with serve(kind) as server, user(server, "a2") as a2, user(server, "b1") as b1:
+    with serve(kind, *SERVER) as server, user(server, "a2") as a2, user(server, "b1") as b1:
         subscribed(a2, b"SUB svc 1\r\n")
         subscribed(b1, b"SUB _INBOX.b 9\r\n")
         b1.send(b"PUB svc _INBOX.b 3\r\nreq\r\n")
@@ -97,7 +85,7 @@ def test_request_without_responders_in_own_account(kind: str, serve: Serve) -> N
 
 
 def test_stream_import_with_prefix(kind: str, serve: Serve) -> None:
-    with serve(kind) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
+    with serve(kind, *SERVER) as server, user(server, "a1") as a1, user(server, "a2") as a2, \
             user(server, "b1") as b1:
         subscribed(a2, b"SUB a.> 1\r\n")
         subscribed(b1, b"SUB > 1\r\n")
@@ -114,13 +102,13 @@ def test_stream_import_with_prefix(kind: str, serve: Serve) -> None:
 def test_connz_shows_the_account(serve: Serve) -> None:
     seen = []
     for kind in KINDS:
-        with serve(kind) as server, user(server, "a1"), user(server, "b1"):
+        with serve(kind, *SERVER) as server, user(server, "a1"), user(server, "b1"):
             seen.append((_connz(server, "auth=1"), _connz(server, "auth=1&acc=B")))
     assert seen[0] == seen[1] == ([("A", "a1"), ("B", "b1")], [("B", "b1")])
 
 
 def test_info_names_the_remote_account(kind: str, serve: Serve) -> None:
-    with serve(kind) as server, RawClient(server.port) as client:
+    with serve(kind, *SERVER) as server, RawClient(server.port) as client:
         client.send(b'CONNECT {"protocol":1,"verbose":false,"user":"b1","pass":"b1"}\r\n'
                     b"PING\r\n")
         client.expect(b"PONG\r\n")
@@ -137,7 +125,7 @@ def _connz(server: ConfServer, query: str) -> list[tuple[object, object]]:
 
 
 def test_log_prefix_names_the_account(kind: str, serve: Serve) -> None:
-    with serve(kind) as server:
+    with serve(kind, *SERVER) as server:
         mark = len(server.server.lines)
         user(server, "a2").close()
         server.wait_for('"A/user:a2" - Client connection closed', mark)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 
 import nats
 import pytest
@@ -21,12 +20,14 @@ from nats.errors import Error as NatsError
 from auth_support import (
     KINDS,
     ConfServer,
+    Serve,
     bcrypt_hash,
     connect_json,
     info_of,
     login,
     received,
     refused,
+    shared_servers,
     until_pong,
 )
 from harness import RawClient, ServerProcess
@@ -69,8 +70,6 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-Serve = Callable[..., AbstractContextManager[ConfServer]]
-
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
@@ -79,19 +78,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     Nothing here changes a server (only connection-scoped state), so one process per
     kind and configuration serves every test that asks for it.
     """
-    running: dict[tuple[str, ...], ConfServer] = {}
-
-    @contextmanager
-    def get(kind: str, text: str, *args: str) -> Iterator[ConfServer]:
-        key = (kind, text, *args)
-        if key not in running:
-            path = tmp_path_factory.mktemp("auth") / "server.conf"
-            running[key] = ConfServer(kind, path, text, *args).__enter__()
-        yield running[key]
-
-    yield get
-    for server in running.values():
-        server.__exit__()
+    yield from shared_servers(tmp_path_factory, "auth")
 
 
 @pytest.fixture

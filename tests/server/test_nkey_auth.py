@@ -14,14 +14,23 @@ import json
 import re
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import nats
 import pytest
 from nats.errors import Error as NatsError
 
-from auth_support import KINDS, ConfServer, connect_json, info_of, login, received, refused
+from auth_support import (
+    KINDS,
+    ConfServer,
+    Serve,
+    connect_json,
+    info_of,
+    login,
+    received,
+    refused,
+    shared_servers,
+)
 from harness import RawClient
 from pynats import nkeys
 from pynats.server.auth import Authenticator, Credentials, new_nonce, nkey_signature_problem
@@ -63,25 +72,11 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-Serve = Callable[..., AbstractContextManager[ConfServer]]
-
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """``serve(kind, conf, *args)``: a running server shared by the module's tests."""
-    running: dict[tuple[str, ...], ConfServer] = {}
-
-    @contextmanager
-    def get(kind: str, text: str, *args: str) -> Iterator[ConfServer]:
-        key = (kind, text, *args)
-        if key not in running:
-            path = tmp_path_factory.mktemp("nkey") / "server.conf"
-            running[key] = ConfServer(kind, path, text, *args).__enter__()
-        yield running[key]
-
-    yield get
-    for server in running.values():
-        server.__exit__()
+    yield from shared_servers(tmp_path_factory, "nkey")
 
 
 @pytest.fixture
