@@ -49,7 +49,7 @@ from typing import Any, Literal
 from pynats.errors import ConfigError
 from pynats.server.config.load import UNSUPPORTED, set_fields
 from pynats.server.config.options import ServerOptions, TLSOptions
-from pynats.server.log import go_quote
+from pynats.server.gotext import go_bool, go_quote
 
 Kind = Literal["str", "int", "bool", "late", "action", "meta"]
 Action = Literal["run", "version", "help"]
@@ -72,8 +72,6 @@ SECTIONS = (
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
-_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 #: Column where a help line's description starts (nats-server's layout).
 _HELP_COLUMN = 37
 #: Short names nats-server's help writes without a space after the comma (-ms,--https_port).
@@ -341,10 +339,9 @@ def _warnings(options: ServerOptions) -> tuple[str, ...]:
 
 def _convert_bool(value: str, name: str) -> bool:
     """Go's ``strconv.ParseBool`` as the ``flag`` package reports it."""
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    decoded = go_bool(value)
+    if decoded is not None:
+        return decoded
     raise FlagError(f"invalid boolean value {go_quote(value)} for -{name}: parse error")
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pynats.server.config.parser import Node, Pos
-from pynats.server.log import go_quote
+from pynats.server.gotext import go_duration, go_quote
 
 T = TypeVar("T")
 
@@ -205,28 +205,8 @@ def _leading_unit(text: str) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for a whole number of nanoseconds (``1m30s``)."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return sign + _trim(ns / size) + unit
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    text = _trim(rest / 1e9) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{text}"
-    if minutes:
-        return f"{sign}{minutes}m{text}"
-    return sign + text
-
-
-def _trim(value: float) -> str:
-    text = f"{value:.9f}".rstrip("0").rstrip(".")
-    return text or "0"
+    """Go's ``time.Duration.String()`` of ``seconds`` (``1m30s``, ``500ms``)."""
+    return go_duration(round(seconds * 1e9))
 
 
 def duration_or_seconds(key: str, node: Node, problems: Problems) -> float:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pynats.server.log import go_quote
+from pynats.server.gotext import go_bool, go_duration, go_quote
 
 #: A JSON object as built by the monitoring modules (values are JSON-ready).
 JSONObject = dict[str, Any]
@@ -38,8 +38,6 @@ JSONObject = dict[str, Any]
 NS_PER_SECOND: Final = 1_000_000_000
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+")
 _UINT_RE: Final = re.compile(r"[0-9]+")
-_GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 _DURATION_UNITS: Final = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
                           "m": 60.0, "h": 3600.0, "d": 86400.0, "y": 365 * 86400.0}
@@ -116,43 +114,6 @@ def uptime(ns: int) -> str:
     return f"{secs}s"
 
 
-def go_duration(ns: int) -> str:
-    """Format a duration like Go's ``time.Duration.String()``.
-
-    Args:
-        ns: The duration in nanoseconds.
-
-    Returns:
-        ``0s``, ``300ns``, ``512µs``, ``1.234567ms``, ``2m3.5s``, ``1h0m0s`` ...
-    """
-    if ns == 0:
-        return "0s"
-    sign, u = ("-", -ns) if ns < 0 else ("", ns)
-    if u < 1_000:
-        return f"{sign}{u}ns"
-    if u < 1_000_000:
-        return f"{sign}{_decimal(u, 1_000)}µs"
-    if u < NS_PER_SECOND:
-        return f"{sign}{_decimal(u, 1_000_000)}ms"
-    secs, frac = divmod(u, NS_PER_SECOND)
-    text = f"{secs % 60}{_fraction(frac, 9)}s"
-    mins = secs // 60
-    if mins:
-        text = f"{mins % 60}m{text}"
-        if mins >= 60:
-            text = f"{mins // 60}h{text}"
-    return sign + text
-
-
-def _decimal(value: int, unit: int) -> str:
-    whole, rest = divmod(value, unit)
-    return f"{whole}{_fraction(rest, len(str(unit)) - 1)}"
-
-
-def _fraction(rest: int, digits: int) -> str:
-    return f".{rest:0{digits}d}".rstrip("0") if rest else ""
-
-
 def rtt_string(seconds: float) -> str:
     """A connection's round-trip time as nats-server shows it (``getRTT().String()``).
 
@@ -218,10 +179,9 @@ def parse_bool(params: Mapping[str, str], name: str) -> bool:
         QueryError: The value is not one of Go's boolean spellings.
     """
     value = params.get(name, "")
-    if not value or value in _GO_FALSE:
-        return False
-    if value in _GO_TRUE:
-        return True
+    decoded = go_bool(value) if value else False
+    if decoded is not None:
+        return decoded
     raise QueryError(f"Error decoding boolean for '{name}': strconv.ParseBool: "
                      f"parsing {go_quote(value)}: invalid syntax")
 
