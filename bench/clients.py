@@ -48,7 +48,7 @@ from typing import Any
 import clientload
 from clientload import LIBRARIES, ClientJob
 from loadgen import now
-from scenarios import BenchError, WorkerGroup, machine_cpu_seconds
+from scenarios import BenchError, WorkerGroup, machine_cpu_seconds, run_request_pair
 from servers import ServerError, ServerProcess, command_version, resolve_command
 
 
@@ -222,20 +222,8 @@ def _reduce_stream(run: Run, pub: dict[str, Any], sub: dict[str, Any] | None) ->
 
 
 def _run_requests(job: ClientJob, run: Run, window: Window) -> None:
-    with WorkerGroup() as group:
-        go = group.ctx.Event()
-        stop = group.ctx.Value("b", 0, lock=False)
-        try:
-            group.spawn(clientload.responder, job, 0, stop)
-            group.spawn(clientload.requester, job, 0, go)
-            group.wait_ready(2, job.deadline)
-            window.mark()
-            go.set()
-            (req,) = group.wait_results("req", 1, job.deadline)
-            window.mark()
-        finally:
-            stop.value = 1
-        (resp,) = group.wait_results("resp", 1, job.deadline)
+    req, resp = run_request_pair(clientload.responder, clientload.requester, job,
+                                 job.deadline, window.mark)
     run.sent, run.received = req["sent"], req["received"]
     run.lost = run.sent - run.received
     run.details["req_cpu_s"] = req["cpu_s"]

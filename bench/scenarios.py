@@ -364,6 +364,31 @@ def _reduce_stream(
         result.details["subscribers_closed_by_server"] = cut
 
 
+def run_request_pair(responder: Callable[..., None], requester: Callable[..., None],
+                     job: Any, deadline: float, mark: Callable[[], None]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One responder and one requester process, released together; their results.
+
+    ``mark`` is called when the requester is released and again when it has finished,
+    before the responder is told to stop: that is the measured window.
+    """
+    with WorkerGroup() as group:
+        stop = group.ctx.Value("b", 0, lock=False)
+        go = group.ctx.Event()
+        try:
+            group.spawn(responder, job, 0, stop)
+            group.spawn(requester, job, 0, go)
+            group.wait_ready(2, deadline)
+            mark()
+            go.set()
+            (req,) = group.wait_results("req", 1, deadline)
+            mark()
+        finally:
+            stop.value = 1
+        (resp,) = group.wait_results("resp", 1, deadline)
+    return req, resp
+
+
 def _run_reqrep(
     scenario: Scenario,
     port: int,
@@ -374,20 +399,8 @@ def _run_reqrep(
 ) -> None:
     outstanding = settings.window if scenario.pipelined else 1
     job = _job(scenario, port, size, settings, outstanding)
-    with WorkerGroup() as group:
-        stop = group.ctx.Value("b", 0, lock=False)
-        go = group.ctx.Event()
-        try:
-            group.spawn(loadgen.responder, job, 0, stop)
-            group.spawn(loadgen.requester, job, 0, go)
-            group.wait_ready(2, job.deadline)
-            window.mark()
-            go.set()
-            (req,) = group.wait_results("req", 1, job.deadline)
-            window.mark()
-        finally:
-            stop.value = 1
-        (resp,) = group.wait_results("resp", 1, job.deadline)
+    req, resp = run_request_pair(loadgen.responder, loadgen.requester, job, job.deadline,
+                                 window.mark)
     result.sent = req["sent"]
     result.expected = req["sent"]
     result.received = req["received"]
