@@ -79,6 +79,35 @@ def no_responders_headers(subject: bytes) -> bytes:
     return b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
 
 
+
+
+def encode_rs_plus(account: bytes, subject: bytes, queue: bytes = b"", weight: int = 0) -> bytes:
+    """``RS+ <account> <subject> [<queue> <weight>]`` (route interest, CLUSTER.md 5.2)."""
+    if queue:
+        return b"RS+ %s %s %s %d\r\n" % (account, subject, queue, weight)
+    return b"RS+ %s %s\r\n" % (account, subject)
+
+
+def encode_rs_minus(account: bytes, subject: bytes, queue: bytes = b"") -> bytes:
+    """``RS- <account> <subject> [<queue>]``."""
+    if queue:
+        return b"RS- %s %s %s\r\n" % (account, subject, queue)
+    return b"RS- %s %s\r\n" % (account, subject)
+
+
+def routed_head(verb: bytes, account: bytes, subject: bytes, reply: bytes,
+                queues: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
+    """``RMSG``/``HMSG`` up to the sizes, with its trailing space (CLUSTER.md 6).
+
+    The sizes and the payload follow as the publisher framed them.
+    """
+    head = b"%s %s %s " % (verb, account, subject)
+    if queues:
+        names = b" ".join(queues)
+        return head + (b"+ %s %s " % (reply, names) if reply else b"| %s " % names)
+    return head + reply + b" " if reply else head
+
+
 __all__ = [
     "OK",
     "PING",
@@ -90,7 +119,10 @@ __all__ = [
     "encode_info",
     "encode_msg",
     "encode_pub",
+    "encode_rs_minus",
+    "encode_rs_plus",
     "encode_sub",
     "encode_unsub",
     "no_responders_headers",
+    "routed_head",
 ]

@@ -6,7 +6,10 @@ reply subjects and sids stay ``bytes``: the server never needs them as text on t
 path, and they go back onto the wire as they came.
 
 Client to server: Connect, Pub, HPub, Sub, Unsub, Ping, Pong (and Info, Ok, Err, which a
-server tolerates). Server to client: Info, Msg, HMsg, Ping, Pong, Ok, Err.
+server tolerates). Server to client: Info, Msg, HMsg, Ping, Pong, Ok, Err. Server to
+server (routes, CLUSTER.md section 5): RSub (``RS+``, and ``LS+`` without its origin),
+RUnsub (``RS-``, ``LS-``), Ignored (``A+``/``A-``), RMsg, and Connect, Info, Ping, Pong,
+Ok, Err; routed messages reach a parser sink as arguments, like ``PUB``.
 """
 
 from __future__ import annotations
@@ -77,6 +80,44 @@ class HMsg(NamedTuple):
     payload: bytes
 
 
+class RSub(NamedTuple):
+    """``RS+ <account> <subject> [<queue> <weight>]``: a peer's interest.
+
+    ``queue`` is ``b""`` for plain interest; ``weight`` is the peer's member count of a
+    queue group (1 for plain interest).
+    """
+
+    account: bytes
+    subject: bytes
+    queue: bytes
+    weight: int
+
+
+class RUnsub(NamedTuple):
+    """``RS- <account> <subject> [<queue>]``: a peer lost all interest in a key."""
+
+    account: bytes
+    subject: bytes
+    queue: bytes
+
+
+class RMsg(NamedTuple):
+    """``RMSG``/``HMSG`` on a route, as a record (``headers`` is None without them)."""
+
+    account: bytes
+    subject: bytes
+    reply: bytes
+    queues: tuple[bytes, ...]
+    headers: bytes | None
+    payload: bytes
+
+
+class Ignored(NamedTuple):
+    """An operation a route accepts and ignores (``A+``/``A-``, gateway only)."""
+
+    verb: bytes
+
+
 class Ping(NamedTuple):
     """``PING``."""
 
@@ -99,7 +140,8 @@ PING = Ping()
 PONG = Pong()
 OK = Ok()
 
-Op = Connect | Info | Pub | HPub | Sub | Unsub | Msg | HMsg | Ping | Pong | Ok | Err
+Op = (Connect | Info | Pub | HPub | Sub | Unsub | Msg | HMsg | Ping | Pong | Ok | Err | RSub
+      | RUnsub | RMsg | Ignored)
 
 __all__ = [
     "OK",
@@ -109,6 +151,7 @@ __all__ = [
     "Err",
     "HMsg",
     "HPub",
+    "Ignored",
     "Info",
     "Msg",
     "Ok",
@@ -116,6 +159,9 @@ __all__ = [
     "Ping",
     "Pong",
     "Pub",
+    "RMsg",
+    "RSub",
+    "RUnsub",
     "Sub",
     "Unsub",
 ]

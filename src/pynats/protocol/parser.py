@@ -34,6 +34,13 @@ The parser has two states, found from what it keeps between calls:
   large payload split over many reads costs one join, not a copy per read. The control
   line is then parsed again, which is cheap next to the payload.
 
+Routes (:attr:`Role.ROUTE`, CLUSTER.md sections 5 and 6) have their own loop with
+``RMSG`` inlined: consecutive routed messages to one account, subject and reply with no
+queue names come to the sink as one run, framed like ``PUB``'s, so a routed stream fans
+out to local subscribers at the same cost as a local one. ``HMSG`` (and ``LMSG``, whose
+origin is dropped) take the generic path. Route interest (``RS+``/``RS-``, and
+``LS+``/``LS-`` with the origin dropped) arrives as records.
+
 The verb table is fixed by the :class:`Role` at construction. Errors are
 :class:`~pynats.protocol.errors.ProtocolError` subclasses, raised after every operation
 before the bad bytes has been handed to the sink.
@@ -44,7 +51,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from pynats.protocol import ops
 from pynats.protocol.errors import (
@@ -69,6 +76,8 @@ class Role(enum.Enum):
     SERVER = "server"
     #: A client parsing what a server sends.
     CLIENT = "client"
+    #: A server parsing what a peer server sends on a route.
+    ROUTE = "route"
 
 
 # Verb kinds. Plain ints, not an Enum: enum member access is slow on the hot path.
@@ -96,6 +105,23 @@ _VERBS: Final[dict[Role, tuple[tuple[bytes, int], ...]]] = {
         (b"HMSG", _ARGS),
         (b"PING", _BARE),
         (b"PONG", _BARE),
+        (b"INFO", _JSON),
+        (b"+OK", _BARE),
+        (b"-ERR", _TEXT),
+    ),
+    Role.ROUTE: (
+        (b"RMSG", _ARGS),
+        (b"HMSG", _ARGS),
+        (b"RS+", _ARGS),
+        (b"RS-", _ARGS),
+        (b"LS+", _ARGS),
+        (b"LS-", _ARGS),
+        (b"LMSG", _ARGS),
+        (b"A+", _ARGS),
+        (b"A-", _ARGS),
+        (b"PING", _BARE),
+        (b"PONG", _BARE),
+        (b"CONNECT", _JSON),
         (b"INFO", _JSON),
         (b"+OK", _BARE),
         (b"-ERR", _TEXT),
@@ -189,6 +215,24 @@ class Sink(Protocol):
         """Any other operation."""
 
 
+class RouteSink(Protocol):
+    """Receives what the parser finds in the route role."""
+
+    def on_rmsg(self, account: bytes, subject: bytes, reply: bytes, queues: tuple[bytes, ...],
+                framed: list[bytes], nbytes: int) -> None:
+        """Consecutive ``RMSG``s; ``framed`` and ``nbytes`` as for ``Sink.on_pub``.
+
+        A run has more than one message only when ``queues`` is empty.
+        """
+
+    def on_rhmsg(self, account: bytes, subject: bytes, reply: bytes, queues: tuple[bytes, ...],
+                 headers: bytes, payload: bytes, hframed: bytes) -> None:
+        """A routed ``HMSG`` (or ``LMSG``); ``hframed`` as for ``Sink.on_hpub``."""
+
+    def on_op(self, op: ops.Op) -> None:
+        """Any other operation."""
+
+
 class RecordSink:
     """A sink that turns everything into :mod:`~pynats.protocol.ops` records."""
 
@@ -209,6 +253,15 @@ class RecordSink:
     def on_hmsg(self, subject: bytes, sid: bytes, reply: bytes, headers: bytes,
                 payload: bytes) -> None:
         self.ops.append(ops.HMsg(subject, sid, reply, headers, payload))
+
+    def on_rmsg(self, account: bytes, subject: bytes, reply: bytes, queues: tuple[bytes, ...],
+                framed: list[bytes], nbytes: int) -> None:
+        for one in framed:
+            self.ops.append(ops.RMsg(account, subject, reply, queues, None, framed_payload(one)))
+
+    def on_rhmsg(self, account: bytes, subject: bytes, reply: bytes, queues: tuple[bytes, ...],
+                 headers: bytes, payload: bytes, hframed: bytes) -> None:
+        self.ops.append(ops.RMsg(account, subject, reply, queues, headers, payload))
 
     def on_op(self, op: ops.Op) -> None:
         self.ops.append(op)
@@ -231,6 +284,7 @@ class Parser:
         self.max_payload = max_payload
         self._verbs = _VERBS[role]
         self._server = role is Role.SERVER
+        self._route = role is Role.ROUTE
         self._parts: list[bytes] = []
         self._have = 0
         self._need = 0
@@ -260,7 +314,7 @@ class Parser:
         self.parse(data, sink)
         return sink.ops
 
-    def parse(self, data: bytes, sink: Sink) -> None:
+    def parse(self, data: bytes, sink: Sink | RouteSink) -> None:
         """Hand every operation completed by ``data`` to ``sink``, in order.
 
         Raises:
@@ -280,10 +334,12 @@ class Parser:
             data = b"".join(self._parts)
             self._parts.clear()
             self._have = self._need = 0
-        if self._server:
-            self._parse(data, sink)
+        if self._route:
+            self._parse_route(data, cast(RouteSink, sink))
+        elif self._server:
+            self._parse(data, cast(Sink, sink))
         else:
-            self._parse_client(data, sink)
+            self._parse_client(data, cast(Sink, sink))
 
     def _keep(self, buf: bytes, pos: int, need: int) -> None:
         rest = buf[pos:]
@@ -437,7 +493,68 @@ class Parser:
                 return
             pos = last + 2
 
-    def _control_op(self, buf: bytes, pos: int, eol: int, end: int, sink: Sink) -> int:
+    def _parse_route(self, buf: bytes, sink: RouteSink) -> None:
+        """The route role's loop: ``RMSG`` inlined and batched into runs.
+
+        A run is handed over before any other operation, and before an error is raised,
+        so order is kept as on the client loops.
+        """
+        run: list[bytes] = []
+        key: tuple[bytes, bytes, bytes] = (b"", b"", b"")
+        nbytes = 0
+        try:
+            n = len(buf)
+            pos = 0
+            mcl = self.max_control_line
+            while pos < n:
+                eol = buf.find(b"\n", pos)
+                if eol < 0:
+                    self._partial_line(buf, pos)
+                    return
+                end = eol - 1 if buf[eol - 1] == 13 else eol
+                if not buf.startswith(b"RMSG ", pos):
+                    if run:
+                        sink.on_rmsg(*key, (), run[:], nbytes)
+                        run.clear()
+                        nbytes = 0
+                    pos = self._control_op(buf, pos, eol, end, sink)
+                    if pos < 0:
+                        return
+                    continue
+                if mcl and end - pos - 5 > mcl:
+                    raise MaxControlLineExceeded(end - pos - 5, mcl)
+                fields = _fields(buf[pos + 5 : end])
+                (account, subject, reply, queues), _, size = _rmsg_args(fields)
+                last = eol + 1 + size
+                if last + 2 > n:
+                    self._await_payload(buf, pos, last)
+                    return
+                if buf[last] != 13 or buf[last + 1] != 10:
+                    raise UnknownOperation("payload not followed by CRLF")
+                size_field = fields[-1]
+                if end != eol and buf[end - 1] > 32:  # canonical: the size ends the line
+                    framed = buf[end - len(size_field) : last + 2]
+                else:
+                    framed = size_field + b"\r\n" + buf[eol + 1 : last + 2]
+                pos = last + 2
+                if run and (queues or key != (account, subject, reply)):
+                    sink.on_rmsg(*key, (), run[:], nbytes)
+                    run.clear()
+                    nbytes = 0
+                if queues:
+                    sink.on_rmsg(account, subject, reply, queues, [framed], size)
+                    if self._stopped:
+                        return
+                    continue
+                key = (account, subject, reply)
+                run.append(framed)
+                nbytes += size
+        finally:
+            if run and not self._stopped:
+                sink.on_rmsg(*key, (), run, nbytes)
+
+    def _control_op(self, buf: bytes, pos: int, eol: int, end: int,
+                    sink: Sink | RouteSink) -> int:
         """Handle one operation off the hot paths, both roles.
 
         The control line starts at ``pos`` and ends at ``eol`` (its ``\\n``); ``end`` is
@@ -453,11 +570,14 @@ class Parser:
         if mcl and len(arg) > mcl:
             raise MaxControlLineExceeded(len(arg), mcl)
         if kind == _ARGS:
-            if verb in _PAYLOAD_VERBS:
-                pos = self._payload_op(verb, _fields(arg), buf, pos, eol, sink)
+            if self._route and verb in _ROUTE_PAYLOAD_VERBS:
+                pos = self._route_payload_op(verb, _fields(arg), buf, pos, eol,
+                                             cast(RouteSink, sink))
                 return -1 if pos < 0 or self._stopped else pos
-            fields = _fields(arg)
-            sink.on_op(_sub(fields) if verb == b"SUB" else _unsub(fields))
+            if verb in _PAYLOAD_VERBS:
+                pos = self._payload_op(verb, _fields(arg), buf, pos, eol, cast(Sink, sink))
+                return -1 if pos < 0 or self._stopped else pos
+            sink.on_op(_ARG_OPS[verb](_fields(arg)))
         elif kind == _JSON:
             obj = _json_object(arg.strip(), verb)
             sink.on_op(ops.Connect(obj) if verb == b"CONNECT" else ops.Info(obj))
@@ -492,6 +612,33 @@ class Parser:
             sink.on_hmsg(head[0], head[1], head[2], buf[first:split], buf[split:last])
         return last + 2
 
+    def _route_payload_op(self, verb: bytes, f: list[bytes], buf: bytes, pos: int, eol: int,
+                          sink: RouteSink) -> int:
+        """Routed RMSG (non-canonical spelling), HMSG and LMSG; as :meth:`_payload_op`."""
+        if verb == b"LMSG":  # leaf origin cluster first, and always a header size
+            if not f:
+                raise MalformedArguments("LMSG without arguments")
+            f = f[1:]
+            verb = b"HMSG"
+        (account, subject, reply, queues), hsize, size = (
+            _rmsg_args(f) if verb == b"RMSG" else _rhmsg_args(f))
+        first = eol + 1
+        last = first + size
+        if last + 2 > len(buf):
+            self._await_payload(buf, pos, last)
+            return -1
+        if buf[last] != 13 or buf[last + 1] != 10:
+            raise UnknownOperation("payload not followed by CRLF")
+        if verb == b"RMSG":
+            sink.on_rmsg(account, subject, reply, queues, [f[-1] + b"\r\n" + buf[first : last + 2]],
+                         size)
+        else:
+            split = first + hsize
+            hframed = f[-2] + b" " + f[-1] + b"\r\n" + buf[first : last + 2]
+            sink.on_rhmsg(account, subject, reply, queues, buf[first:split], buf[split:last],
+                          hframed)
+        return last + 2
+
     def _await_payload(self, buf: bytes, pos: int, last: int) -> None:
         """Keep an operation whose payload (ending at ``last``) is not all here yet."""
         if last < len(buf) and buf[last] != 13:  # the byte after the payload must be \r
@@ -512,7 +659,7 @@ class Parser:
 
     def _error(self, arg: bytes) -> ops.Err:
         text = arg.strip().decode("utf-8", "replace").strip("'")
-        if self._server:
+        if self._server:  # a client may not send -ERR; a route peer may (then it closes)
             raise PeerError(text)
         return ops.Err(text)
 
@@ -551,6 +698,37 @@ def _hmsg_args(f: list[bytes]) -> tuple[tuple[bytes, ...], int, int]:
     return (f[0], f[1], f[2] if len(f) == 5 else b""), hsize, size
 
 
+#: A routed message's account, subject, reply and selected queue groups.
+RoutedHead = tuple[bytes, bytes, bytes, tuple[bytes, ...]]
+
+
+def _routed_head(f: list[bytes], verb: str) -> RoutedHead:
+    """``<acc> <subj> [<reply> | + <reply> <q>... | \\| <q>...]`` (sizes removed)."""
+    n = len(f)
+    if n == 2:
+        return f[0], f[1], b"", ()
+    if n == 3:
+        return f[0], f[1], f[2], ()
+    if n < 2 or f[2] not in (b"+", b"|"):
+        raise MalformedArguments(f"{verb} with {n + 1} arguments needs '+' or '|' third")
+    if f[2] == b"+":
+        return f[0], f[1], f[3], tuple(f[4:])
+    return f[0], f[1], b"", tuple(f[3:])
+
+
+def _rmsg_args(f: list[bytes]) -> tuple[RoutedHead, int, int]:
+    if len(f) < 3:
+        raise MalformedArguments(f"RMSG takes at least 3 arguments, got {len(f)}")
+    return _routed_head(f[:-1], "RMSG"), -1, _size(f[-1])
+
+
+def _rhmsg_args(f: list[bytes]) -> tuple[RoutedHead, int, int]:
+    if len(f) < 4:
+        raise MalformedArguments(f"HMSG takes at least 4 arguments, got {len(f)}")
+    hsize, size = _header_sizes(f[-2], f[-1])
+    return _routed_head(f[:-2], "HMSG"), hsize, size
+
+
 def _header_sizes(hfield: bytes, field: bytes) -> tuple[int, int]:
     hsize, size = _size(hfield), _size(field)
     if hsize > size:
@@ -565,6 +743,7 @@ _PAYLOAD_ARGS: Final[dict[bytes, Callable[[list[bytes]], tuple[tuple[bytes, ...]
 
 _BARE_OPS: Final[dict[bytes, ops.Op]] = {b"PING": ops.PING, b"PONG": ops.PONG, b"+OK": ops.OK}
 _PAYLOAD_VERBS: Final = frozenset((b"PUB", b"HPUB", b"MSG", b"HMSG"))
+_ROUTE_PAYLOAD_VERBS: Final = frozenset((b"RMSG", b"HMSG", b"LMSG"))
 
 
 def framed_payload(framed: bytes) -> bytes:
@@ -585,6 +764,42 @@ def _sub(f: list[bytes]) -> ops.Sub:
     raise MalformedArguments(f"SUB takes 2 or 3 arguments, got {len(f)}")
 
 
+def _weight(field: bytes) -> int:
+    if not field.isdigit() or len(field) > MAX_SIZE_DIGITS:
+        raise MalformedArguments(f"invalid queue weight: {field!r}")
+    return int(field)
+
+
+def _rsub(f: list[bytes]) -> ops.RSub:
+    """``RS+ <acc> <subject> [<queue> [<weight>]]`` (a queue without weight weighs 1)."""
+    if len(f) == 2:
+        return ops.RSub(f[0], f[1], b"", 1)
+    if len(f) == 3:
+        return ops.RSub(f[0], f[1], f[2], 1)
+    if len(f) == 4:
+        return ops.RSub(f[0], f[1], f[2], _weight(f[3]))
+    raise MalformedArguments(f"RS+ takes 2 to 4 arguments, got {len(f)}")
+
+
+def _runsub(f: list[bytes]) -> ops.RUnsub:
+    if len(f) == 2:
+        return ops.RUnsub(f[0], f[1], b"")
+    if len(f) == 3:
+        return ops.RUnsub(f[0], f[1], f[2])
+    raise MalformedArguments(f"RS- takes 2 or 3 arguments, got {len(f)}")
+
+
+def _lsub(f: list[bytes]) -> ops.RSub:
+    """``LS+ <origin> ...``: remote interest as RS+, its leaf origin cluster dropped."""
+    if len(f) < 3:
+        raise MalformedArguments(f"LS+ takes 3 to 5 arguments, got {len(f)}")
+    return _rsub(f[1:])
+
+
+def _ignored(verb: bytes) -> Callable[[list[bytes]], ops.Op]:
+    return lambda f: ops.Ignored(verb)
+
+
 def _unsub(f: list[bytes]) -> ops.Unsub:
     if len(f) == 1:
         return ops.Unsub(f[0], None)
@@ -595,12 +810,19 @@ def _unsub(f: list[bytes]) -> ops.Unsub:
     raise MalformedArguments(f"UNSUB takes 1 or 2 arguments, got {len(f)}")
 
 
+_ARG_OPS: Final[dict[bytes, Callable[[list[bytes]], ops.Op]]] = {
+    b"SUB": _sub, b"UNSUB": _unsub, b"RS+": _rsub, b"RS-": _runsub, b"LS+": _lsub,
+    b"LS-": _runsub, b"A+": _ignored(b"A+"), b"A-": _ignored(b"A-"),
+}
+
+
 __all__ = [
     "CRLF",
     "Parser",
     "ProtocolError",
     "RecordSink",
     "Role",
+    "RouteSink",
     "Sink",
     "framed_payload",
     "framed_size",

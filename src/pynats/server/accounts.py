@@ -35,7 +35,7 @@ from pynats.server.config.options import Export, Import, ServerOptions
 from pynats.server.permissions import DeliveryFilter, is_subset
 from pynats.server.router import Router, StreamBridge
 from pynats.server.sublist import SubjectIndex
-from pynats.server.subscription import Subscription
+from pynats.server.subscription import RemoteSubscription, Subscription
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
@@ -47,7 +47,10 @@ SYSTEM_ACCOUNT: Final = "$SYS"
 
 
 class Account:
-    """One account at run time: its subscription index, router and delivery filter.
+    """One account at run time: its subscription indexes, router and delivery filter.
+
+    ``index`` holds the subscriptions of this server's clients; ``remote`` the interest
+    peer servers declared on routes (empty without clustering).
 
     Args:
         name: The account's name.
@@ -58,7 +61,8 @@ class Account:
     def __init__(self, name: str, dirty: list[Connection], cache: bool = True):
         self.name = name
         self.index: SubjectIndex[Subscription] = SubjectIndex(cache=cache)
-        self.router = Router(self.index, dirty)
+        self.remote: SubjectIndex[RemoteSubscription] = SubjectIndex(cache=cache)
+        self.router = Router(self.index, dirty, remote=self.remote, account=name)
         self.delivery_filter = DeliveryFilter(self.index)
 
     def __repr__(self) -> str:

@@ -1,4 +1,4 @@
-"""Connection: the one class that touches a client's transport.
+"""Connection: the one class that touches a client's (or a route's) transport.
 
 Theory of operation
 -------------------
@@ -34,6 +34,9 @@ router, index) is synchronous and never awaits.
   :class:`~pynats.server.tlstransport.TLSTransport` becomes ``transport`` once the
   handshake is done; a plaintext client gets the socket back, so neither ever changes
   ``data_received``.
+* Routes (``cluster.py``) use the same class with the route role's parser, a session
+  made by the cluster instead of the server's client registry, and no ``max_pending``
+  cut-off (nats-server has none on routes; the write deadline still applies).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pynats.protocol.encode import encode_err
 from pynats.protocol.errors import ProtocolError
@@ -51,6 +54,7 @@ from pynats.server.tls import TLS_HANDSHAKE_RECORD, ClientTLS, PeerTLS, peer_cha
 from pynats.server.tlstransport import FirstBytes, TLSTransport
 
 if TYPE_CHECKING:
+    from pynats.protocol.parser import RouteSink, Sink
     from pynats.server.server import Server
     from pynats.server.sessions.client import ClientSession
 
@@ -59,19 +63,55 @@ if TYPE_CHECKING:
 WRITE_HIGH_WATER = 256 * 1024
 #: Share of max_pending past which a receiver stalls its producers (nats-server's 75%).
 STALL_SHARE = 0.75
+#: A route's longest control line: 16 times a client's default (CLUSTER.md section 5).
+ROUTE_MAX_CONTROL_LINE = 16 * 4096
+
+
+class Session(Protocol):
+    """What a connection needs of the session behind it (a client's or a route's)."""
+
+    awaiting_auth: bool
+
+    def may_start(self, data: bytes) -> bool: ...
+
+    def protocol_error(self, exc: ProtocolError) -> None: ...
+
+    def describe(self) -> str: ...
+
+    def on_closed(self, reason: str) -> None: ...
+
+    def on_slow_consumer(self, reason: str) -> None: ...
+
+
+#: Makes the session of a connection once its transport is there.
+SessionFactory = Callable[["Connection"], Session]
 
 
 class Connection(asyncio.Protocol):
-    """Transport adapter for one client connection."""
+    """Transport adapter for one client (or route) connection.
 
-    def __init__(self, server: Server):
+    Args:
+        server: The server.
+        role: The parser's role (a route's: :attr:`Role.ROUTE`).
+        make_session: Builds the session in ``connection_made``; the server's client
+            registry by default.
+        max_pending: Unsent bytes past which the peer is a slow consumer; the server's
+            ``max_pending`` (read live, for reloads) when 0.
+    """
+
+    def __init__(self, server: Server, role: Role = Role.SERVER,
+                 make_session: SessionFactory | None = None, max_pending: int = 0):
         self.server = server
         opts = server.options
-        self.parser = Parser(Role.SERVER, opts.max_control_line, opts.max_payload,
-                             headers=False)
+        if role is Role.SERVER:
+            self.parser = Parser(role, opts.max_control_line, opts.max_payload, headers=False)
+        else:
+            self.parser = Parser(role, ROUTE_MAX_CONTROL_LINE)
+        self._make_session: SessionFactory = make_session or server.accept_client
+        self._max_pending = max_pending
         self.out = bytearray()
         self.transport: asyncio.Transport | None = None
-        self.session: ClientSession | None = None
+        self.session: Session | None = None
         self.closing = False
         self.host = ""
         self.port = 0
@@ -100,7 +140,7 @@ class Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         if isinstance(local, tuple):
             self._local = host_port(str(local[0]), int(local[1]))
-        self.session = self.server.accept_client(self)
+        self.session = self._make_session(self)
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -109,7 +149,7 @@ class Connection(asyncio.Protocol):
         try:
             # A client that must authenticate is judged on its first byte (may_start).
             if not session.awaiting_auth or self.parser.buffered or session.may_start(data):
-                self.parser.parse(data, session)
+                self.parser.parse(data, cast("Sink | RouteSink", session))
         except ProtocolError as exc:
             session.protocol_error(exc)
         except Exception as exc:  # a bug must cost one connection, never the server
@@ -195,7 +235,7 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if not out or transport is None or self.closing:
             return False
-        max_pending = self.server.options.max_pending
+        max_pending = self._max_pending or self.server.options.max_pending
         pending = transport.get_write_buffer_size() + len(out)
         if pending > max_pending:
             out.clear()
@@ -244,32 +284,39 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             FirstBytes(self.transport, self, wait, decide)
 
+    @property
+    def _client(self) -> ClientSession | None:
+        """The session as the client session TLS on the client port works with."""
+        return cast("ClientSession | None", self.session)
+
     def _after_fallback_wait(self, first_bytes: bytes) -> None:
         """``handshake_first`` with a delay: bytes mean TLS first, silence means INFO."""
-        if self.closing or self.session is None:
+        session = self._client
+        if self.closing or session is None:
             return
         if first_bytes:
             self._handshake(first_bytes, first=True)
             return
-        self.session.send_first_info()
+        session.send_first_info()
         if not self.closing:
             self._after_info()
 
     def _tls_or_plain(self, first_bytes: bytes) -> None:
         """``allow_non_tls``: a TLS handshake record starts TLS, anything else is plain."""
-        if self.closing or self.session is None:
+        session = self._client
+        if self.closing or session is None:
             return
         if first_bytes[:1] == bytes([TLS_HANDSHAKE_RECORD]):
             self._handshake(first_bytes, first=False)
             return
         if self.transport is not None:
             self.transport.set_protocol(self)
-        self.session.on_plaintext()
+        session.on_plaintext()
         if first_bytes and not self.closing:
             self.data_received(first_bytes)
 
     def _handshake(self, first_bytes: bytes, first: bool) -> None:
-        tls, raw, session = self._tls_conf, self.transport, self.session
+        tls, raw, session = self._tls_conf, self.transport, self._client
         if tls is None or raw is None or session is None or self.closing:
             return
         session.on_tls_start()
@@ -279,7 +326,7 @@ class Connection(asyncio.Protocol):
 
     def _handshake_done(self, layer: TLSTransport, exc: BaseException | None,
                         first: bool) -> None:
-        session = self.session
+        session = self._client
         if self.closing or session is None:
             return
         if exc is not None:

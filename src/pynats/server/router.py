@@ -36,6 +36,21 @@ router whose account exports streams that others import holds :class:`StreamBrid
 objects: :meth:`set_bridges` then replaces ``publish`` and ``publish_headers`` on the
 instance by variants that also deliver each message, prefixed, in the importing
 accounts. Routers without bridges keep the plain methods: no test per message.
+
+Clustering (CLUSTER.md section 7) adds the account's ``remote`` index: the interest of
+peer servers, one :class:`~pynats.server.subscription.RemoteSubscription` per route and
+key. Once the server is clustered (:meth:`set_clustered`) a client's publish also looks
+the subject up there (cached like the local index); when no peer is interested it costs
+that one lookup. Otherwise each interested route gets the message once, as ``RMSG``
+(``HMSG``), whatever the number of its matching subscriptions. A queue group with
+members here and on peers gets each message once cluster-wide: a local member is chosen
+with probability ``local members / (local members + sum of remote weights)``, else one
+peer, chosen by weight, gets the message with the group's name in its ``RMSG``. Handing
+a message to a route counts as a delivery (no 503 to the requester).
+
+A message that came in from a route (:meth:`publish_routed`) goes to local subscribers
+only (one hop): every plain one, and one member of each queue group the ``RMSG`` names;
+none of a group it does not name, as that group was served elsewhere.
 """
 
 from __future__ import annotations
@@ -44,20 +59,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 from random import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from pynats.protocol.encode import no_responders_headers
+from pynats.protocol.encode import no_responders_headers, routed_head
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import matches
 from pynats.server.sublist import MatchResult, SubjectIndex
-from pynats.server.subscription import Subscription
+from pynats.server.subscription import RemoteSubscription, Subscription
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
     from pynats.server.sessions.client import ClientSession
+    from pynats.server.sessions.route import RouteSession
 
 #: Subscriptions of responders with their delivery count before a publish.
 Watched = list[tuple[Subscription, int]]
+#: One tuple of members per queue group, as the index returns them.
+Groups = tuple[tuple[Subscription, ...], ...]
+#: Routes to send one message to, each with the queue groups it was chosen for.
+Targets = dict["RouteSession", list[bytes]]
+
+
+class Origin(Protocol):
+    """Where a message came from: a client (echo may be off) or a route."""
+
+    echo: bool
+    last_activity: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +111,17 @@ class Router:
             shared by the routers of every account (a new one if not given).
     """
 
-    def __init__(self, index: SubjectIndex[Subscription], dirty: list[Connection] | None = None):
+    def __init__(self, index: SubjectIndex[Subscription], dirty: list[Connection] | None = None,
+                 *, remote: SubjectIndex[RemoteSubscription] | None = None,
+                 account: str = "$G"):
         self.index = index
         self._cache = index.cache
+        #: Peer servers' interest in this account (see the module docstring).
+        self.remote: SubjectIndex[RemoteSubscription] = remote or SubjectIndex()
+        self._remote_cache = self.remote.cache
+        #: The account's name as it goes into RMSG and RS+ lines.
+        self.account = account.encode()
+        self.clustered = False
         #: Connections with output queued during the current read batch.
         self.dirty: list[Connection] = [] if dirty is None else dirty
         #: Stream imports of this account's subjects by other accounts.
@@ -100,27 +135,55 @@ class Router:
     def set_bridges(self, bridges: Iterable[StreamBridge]) -> None:
         """Deliver also through ``bridges`` from now on (none: the plain methods)."""
         self.bridges = tuple(bridges)
+        self._choose_entry_points()
+
+    def set_clustered(self, clustered: bool) -> None:
+        """Forward to interested peer servers from now on (or stop)."""
+        self.clustered = clustered
+        self._choose_entry_points()
+
+    def _choose_entry_points(self) -> None:
+        """Bind ``publish``/``publish_headers`` to the variant the account needs."""
+        self.__dict__.pop("publish", None)
+        self.__dict__.pop("publish_headers", None)
         if self.bridges:
             self.publish = self._publish_bridged  # type: ignore[method-assign]
             self.publish_headers = self._publish_headers_bridged  # type: ignore[method-assign]
-        else:
-            self.__dict__.pop("publish", None)
-            self.__dict__.pop("publish_headers", None)
+        elif self.clustered:
+            self.publish = self._publish_clustered  # type: ignore[method-assign]
+            self.publish_headers = self._publish_headers_clustered  # type: ignore[method-assign]
 
-    def _publish_bridged(self, origin: ClientSession, subject: bytes, reply: bytes,
+    def _publish_bridged(self, origin: Origin, subject: bytes, reply: bytes,
                          framed: list[bytes], nbytes: int) -> int:
         """:meth:`publish`, then once more in each account importing ``subject``."""
-        delivered = Router.publish(self, origin, subject, reply, framed, nbytes)
+        if self.clustered:
+            delivered = self._publish_clustered(origin, subject, reply, framed, nbytes)
+        else:
+            delivered = Router.publish(self, origin, subject, reply, framed, nbytes)
+        return delivered + self._bridge(origin, subject, reply, framed, nbytes)
+
+    def _bridge(self, origin: Origin, subject: bytes, reply: bytes, framed: list[bytes],
+                nbytes: int) -> int:
+        """Deliver in each account importing ``subject`` (locally: one hop)."""
+        delivered = 0
         for bridge in self.bridges:
             if matches(bridge.subject, subject):
                 delivered += Router.publish(bridge.target, origin, bridge.prefix + subject,
                                             reply, framed, nbytes)
         return delivered
 
-    def _publish_headers_bridged(self, origin: ClientSession, subject: bytes, reply: bytes,
+    def _publish_headers_bridged(self, origin: Origin, subject: bytes, reply: bytes,
                                  payload: bytes, hframed: bytes) -> int:
         """:meth:`publish_headers`, then in each account importing ``subject``."""
-        delivered = Router.publish_headers(self, origin, subject, reply, payload, hframed)
+        if self.clustered:
+            delivered = self._publish_headers_clustered(origin, subject, reply, payload, hframed)
+        else:
+            delivered = Router.publish_headers(self, origin, subject, reply, payload, hframed)
+        return delivered + self._bridge_headers(origin, subject, reply, payload, hframed)
+
+    def _bridge_headers(self, origin: Origin, subject: bytes, reply: bytes, payload: bytes,
+                        hframed: bytes) -> int:
+        delivered = 0
         for bridge in self.bridges:
             if matches(bridge.subject, subject):
                 delivered += Router.publish_headers(bridge.target, origin,
@@ -143,7 +206,7 @@ class Router:
                 if conn.flush() and reader is not None and reader is not conn:
                     reader.stall_behind(conn)
 
-    def publish(self, origin: ClientSession, subject: bytes, reply: bytes,
+    def publish(self, origin: Origin, subject: bytes, reply: bytes,
                 framed: list[bytes], nbytes: int) -> int:
         """Deliver messages without headers; returns how many deliveries were made.
 
@@ -158,9 +221,14 @@ class Router:
             found = self.index.match(subject)
         else:
             self.cache_hits += 1  # for /subsz: the index cannot see this lookup
-        plain, queues = found
-        if not plain and not queues:
+        if not found.plain and not found.queues:
             return 0
+        return self._local(origin, found, subject, reply, framed, nbytes)
+
+    def _local(self, origin: Origin, found: MatchResult[Subscription], subject: bytes,
+               reply: bytes, framed: list[bytes], nbytes: int) -> int:
+        """Deliver to the local subscriptions ``found`` (at least one)."""
+        plain, queues = found
         if reply and self.responders:
             return self._publish_noting_replies(origin, found, subject, reply, framed, nbytes)
         if len(framed) > 1 and not queues and not any(s.max_msgs for s in plain):
@@ -171,7 +239,7 @@ class Router:
             delivered += self._deliver(origin, plain, queues, subject, reply, one, size)
         return delivered
 
-    def publish_headers(self, origin: ClientSession, subject: bytes, reply: bytes,
+    def publish_headers(self, origin: Origin, subject: bytes, reply: bytes,
                         payload: bytes, hframed: bytes) -> int:
         """Deliver one message with headers (stripped for receivers without them).
 
@@ -180,6 +248,10 @@ class Router:
         plain, queues = self.index.match(subject)
         if not plain and not queues:
             return 0
+        return self._local_headers(origin, plain, queues, subject, reply, payload, hframed)
+
+    def _local_headers(self, origin: Origin, plain: tuple[Subscription, ...], queues: Groups,
+                       subject: bytes, reply: bytes, payload: bytes, hframed: bytes) -> int:
         size = len(payload)
         total = len(hframed) - hframed.index(b"\n") - 3
         framed = b"%d\r\n%s\r\n" % (size, payload)
@@ -190,7 +262,108 @@ class Router:
             _note_replies(watched, reply)
         return delivered
 
-    def _publish_noting_replies(self, origin: ClientSession, found: MatchResult[Subscription],
+    # -- clustering ------------------------------------------------------------------------
+    def _remote_match(self, subject: bytes) -> MatchResult[RemoteSubscription]:
+        found = self._remote_cache.get(subject)
+        return self.remote.match(subject) if found is None else found
+
+    def _publish_clustered(self, origin: Origin, subject: bytes, reply: bytes,
+                           framed: list[bytes], nbytes: int) -> int:
+        """:meth:`publish` for a clustered server: local subscribers and peer servers."""
+        rplain, rqueues = self._remote_match(subject)
+        if not rplain and not rqueues:
+            return Router.publish(self, origin, subject, reply, framed, nbytes)
+        if not rqueues:
+            delivered = Router.publish(self, origin, subject, reply, framed, nbytes)
+            targets: Targets = {sub.route: [] for sub in rplain}
+            return delivered + self._forward(targets, subject, reply, framed, nbytes)
+        plain, queues = self.index.match(subject)
+        delivered = 0
+        for one in framed:  # queue choices are made per message
+            size = nbytes if len(framed) == 1 else framed_size(one)
+            kept, targets = _split_queues(queues, rqueues, rplain)
+            if plain or kept:
+                delivered += self._local(origin, MatchResult(plain, kept), subject, reply, [one],
+                                         size)
+            delivered += self._forward(targets, subject, reply, [one], size)
+        return delivered
+
+    def _publish_headers_clustered(self, origin: Origin, subject: bytes, reply: bytes,
+                                   payload: bytes, hframed: bytes) -> int:
+        """:meth:`publish_headers` for a clustered server."""
+        rplain, rqueues = self._remote_match(subject)
+        if not rplain and not rqueues:
+            return Router.publish_headers(self, origin, subject, reply, payload, hframed)
+        plain, queues = self.index.match(subject)
+        kept, targets = _split_queues(queues, rqueues, rplain)
+        delivered = 0
+        if plain or kept:
+            delivered = self._local_headers(origin, plain, kept, subject, reply, payload, hframed)
+        return delivered + self._forward_headers(targets, subject, reply, payload, hframed)
+
+    def _forward(self, targets: Targets, subject: bytes, reply: bytes, framed: list[bytes],
+                 nbytes: int) -> int:
+        """Queue ``RMSG`` for each target route: one copy per route and message."""
+        dirty = self.dirty
+        count = len(framed)
+        for route, queues in targets.items():
+            conn = route.conn
+            out = conn.out
+            if not out:
+                dirty.append(conn)
+            head = routed_head(b"RMSG", self.account, subject, reply, queues)
+            out += head
+            out += framed[0] if count == 1 else head.join(framed)
+            route.out_msgs += count
+            route.out_bytes += nbytes
+        return len(targets) * count
+
+    def _forward_headers(self, targets: Targets, subject: bytes, reply: bytes, payload: bytes,
+                         hframed: bytes) -> int:
+        """Queue ``HMSG`` (``RMSG`` for a peer without headers) for each target route."""
+        dirty = self.dirty
+        for route, queues in targets.items():
+            conn = route.conn
+            out = conn.out
+            if not out:
+                dirty.append(conn)
+            if route.headers:
+                out += routed_head(b"HMSG", self.account, subject, reply, queues)
+                out += hframed
+                route.out_bytes += len(hframed) - hframed.index(b"\n") - 3
+            else:
+                out += routed_head(b"RMSG", self.account, subject, reply, queues)
+                out += b"%d\r\n%s\r\n" % (len(payload), payload)
+                route.out_bytes += len(payload)
+            route.out_msgs += 1
+        return len(targets)
+
+    def publish_routed(self, origin: Origin, subject: bytes, reply: bytes,
+                       queues: tuple[bytes, ...], framed: list[bytes], nbytes: int) -> int:
+        """Deliver messages from a route to local subscribers only (module docstring)."""
+        found = self._cache.get(subject)
+        if found is None:
+            found = self.index.match(subject)
+        plain, groups = found
+        groups = tuple(g for g in groups if g[0].queue in queues) if queues and groups else ()
+        delivered = 0
+        if plain or groups:
+            delivered = self._local(origin, MatchResult(plain, groups), subject, reply, framed,
+                                    nbytes)
+        return delivered + self._bridge(origin, subject, reply, framed, nbytes)
+
+    def publish_routed_headers(self, origin: Origin, subject: bytes, reply: bytes,
+                               queues: tuple[bytes, ...], payload: bytes, hframed: bytes) -> int:
+        """:meth:`publish_routed` for a message with headers."""
+        plain, groups = self.index.match(subject)
+        groups = tuple(g for g in groups if g[0].queue in queues) if queues and groups else ()
+        delivered = 0
+        if plain or groups:
+            delivered = self._local_headers(origin, plain, groups, subject, reply, payload,
+                                            hframed)
+        return delivered + self._bridge_headers(origin, subject, reply, payload, hframed)
+
+    def _publish_noting_replies(self, origin: Origin, found: MatchResult[Subscription],
                                 subject: bytes, reply: bytes, framed: list[bytes],
                                 nbytes: int) -> int:
         """:meth:`publish` when receivers may track the reply (``allow_responses``)."""
@@ -209,7 +382,7 @@ class Router:
         responders = self.responders
         return [(sub, sub.delivered) for sub in chain(plain, *queues) if sub.client in responders]
 
-    def _deliver_run(self, origin: ClientSession, plain: tuple[Subscription, ...],
+    def _deliver_run(self, origin: Origin, plain: tuple[Subscription, ...],
                      subject: bytes, reply: bytes, framed: list[bytes], nbytes: int) -> int:
         """Many messages to plain subscribers: one C-level join per receiver."""
         head = b"MSG " + subject
@@ -236,7 +409,7 @@ class Router:
             delivered += count
         return delivered
 
-    def _deliver(self, origin: ClientSession, plain: tuple[Subscription, ...],
+    def _deliver(self, origin: Origin, plain: tuple[Subscription, ...],
                  queues: tuple[tuple[Subscription, ...], ...], subject: bytes, reply: bytes,
                  framed: bytes, size: int, hframed: bytes = b"", total: int = 0) -> int:
         """One message to its plain subscribers and one member of each queue group."""
@@ -283,7 +456,7 @@ class Router:
 
     @staticmethod
     def _pick(members: tuple[Subscription, ...],
-              excluded: ClientSession | None) -> Subscription | None:
+              excluded: Origin | None) -> Subscription | None:
         n = len(members)
         start = int(random() * n)
         for k in range(n):
@@ -303,6 +476,43 @@ class Router:
                 return
 
 
+def _split_queues(local: Groups, remote: tuple[tuple[RemoteSubscription, ...], ...],
+                  rplain: tuple[RemoteSubscription, ...]) -> tuple[Groups, Targets]:
+    """Decide, per queue group, whether a local member or a peer gets one message.
+
+    Returns the local groups that keep the message and the routes to send it to: every
+    route with plain interest, each with the names of the groups it was chosen for.
+    """
+    targets: Targets = {sub.route: [] for sub in rplain}
+    by_name = {group[0].queue: group for group in remote}
+    kept: list[tuple[Subscription, ...]] = []
+    for group in local:
+        peers = by_name.pop(group[0].queue, None)
+        if peers is None or random() * (len(group) + _weight(peers)) < len(group):
+            kept.append(group)
+        else:
+            _pick_peer(peers, targets)
+    for peers in by_name.values():
+        _pick_peer(peers, targets)
+    return tuple(kept), targets
+
+
+def _weight(peers: tuple[RemoteSubscription, ...]) -> int:
+    return sum(sub.weight for sub in peers)
+
+
+def _pick_peer(peers: tuple[RemoteSubscription, ...], targets: Targets) -> None:
+    """One route of a queue group, chosen in proportion to its members there."""
+    x = random() * _weight(peers)
+    chosen = peers[-1]
+    for sub in peers:
+        x -= sub.weight
+        if x < 0:
+            chosen = sub
+            break
+    targets.setdefault(chosen.route, []).append(chosen.queue)
+
+
 def _note_replies(watched: Watched, reply: bytes) -> None:
     """Tell each watched receiver that got the message (its count moved) about ``reply``."""
     for sub, before in watched:
@@ -310,4 +520,4 @@ def _note_replies(watched: Watched, reply: bytes) -> None:
             sub.client.note_reply(reply)
 
 
-__all__ = ["Router", "StreamBridge"]
+__all__ = ["Origin", "Router", "StreamBridge"]

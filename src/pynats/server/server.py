@@ -5,7 +5,8 @@ Theory of operation
 ``Server(options)`` is inert until ``await start()``, which does what nats-server's
 ``Start`` does, in its order: load the client port's TLS certificates, log the banner,
 start the monitoring listener (if ``http_port`` or ``https_port``), open the client
-listener, write the PID and ports files, then log ``Server is ready``. From then on the
+listener, open the route listener and dial the configured routes (``cluster.py``, with a
+``cluster`` port), write the PID and ports files, then log ``Server is ready``. From then on the
 event loop drives everything through :class:`~pynats.server.connection.Connection`
 callbacks; the server itself owns only the registry of clients, the accounts (each with
 its subscription index and router, ``accounts.py``), and counters.
@@ -37,6 +38,7 @@ from typing import Any
 from pynats import SERVER_VERSION
 from pynats.server.accounts import GLOBAL_ACCOUNT, Account, sync_accounts
 from pynats.server.auth import Authenticator
+from pynats.server.cluster import Cluster
 from pynats.server.config.load import UNSUPPORTED, LoadedConfig
 from pynats.server.config.options import ServerOptions
 from pynats.server.connection import Connection
@@ -127,6 +129,10 @@ class Server:
         self._closed = asyncio.Event()
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The routes to peer servers (None without a ``cluster`` port).
+        self.cluster: Cluster | None = Cluster(self) if options.cluster.enabled else None
+        #: The registered routes by route id (``/routez``, ``/varz``); empty unclustered.
+        self.routes: dict[int, Any] = self.cluster.routes if self.cluster is not None else {}
 
     # -- life cycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +154,8 @@ class Server:
         if self.client_tls is not None:
             for level, line in self.client_tls.startup_notices():
                 getattr(self.log, level)(line)
+        if self.cluster is not None:
+            await self.cluster.start()
         self._write_pid_file()
         self._write_ports_file()
         self.log.notice("Server is ready")
@@ -157,6 +165,8 @@ class Server:
         self.log.notice("Starting nats-server")
         self.log.notice(f"  Version:  {SERVER_VERSION}")
         self.log.notice("  Git:      [not set]")
+        if self.cluster is not None:
+            self.log.notice(f"  Cluster:  {self.cluster.name}")
         self.log.notice(f"  Name:     {self.server_name}")
         self.log.notice(f"  ID:       {self.server_id}")
         tls = self.options.tls
@@ -185,6 +195,8 @@ class Server:
             self._listener.close()
         if self._monitor is not None:
             self._monitor.close()
+        if self.cluster is not None:
+            self.cluster.shutdown()
         for session in list(self.clients.values()):
             session.conn.close("Server Shutdown")
         if self._ports_file is not None:
@@ -208,6 +220,8 @@ class Server:
         self.log.notice("Entering lame duck mode, stop accepting new clients")
         if self._listener is not None:
             self._listener.close()
+        if self.cluster is not None:
+            self.cluster.lame_duck()
         if not self.clients:
             await self.shutdown()
             return
@@ -227,10 +241,14 @@ class Server:
         await self.shutdown()
 
     # -- clients -------------------------------------------------------------------------
+    def next_cid(self) -> int:
+        """A new connection id; clients and routes share the numbering, as in nats-server."""
+        self._next_cid += 1
+        return self._next_cid
+
     def accept_client(self, conn: Connection) -> ClientSession:
         """Register a new client connection and start its handshake."""
-        self._next_cid += 1
-        session = ClientSession(self, conn, self._next_cid)
+        session = ClientSession(self, conn, self.next_cid())
         self.clients[session.cid] = session
         self.stats.total_connections += 1
         conn.session = session  # start() may hand the connection to TLS, which calls back
@@ -250,20 +268,52 @@ class Server:
     def num_clients(self) -> int:
         return len(self.clients)
 
-    def client_info(self, session: ClientSession | None) -> dict[str, Any]:
-        """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name if self.cluster is not None else ""
+
+    @property
+    def cluster_port(self) -> int:
+        return self.cluster.port if self.cluster is not None else 0
+
+    @staticmethod
+    def go_version() -> str:
+        """What INFO's ``go`` field says of this runtime."""
+        return f"python{platform.python_version()}"
+
+    def _client_address(self) -> tuple[str, int]:
+        """The host and port clients are told (``client_advertise`` wins)."""
         opts = self.options
         host, port = opts.host, self.client_port
         if opts.client_advertise:
             host, _, adv_port = opts.client_advertise.rpartition(":")
             port = int(adv_port) if adv_port.isdigit() else port
             host = host or opts.client_advertise
+        return host, port
+
+    def client_urls(self) -> list[str]:
+        """This server's own client URLs (``host:port``) as peers advertise them."""
+        host, port = self._client_address()
+        hosts = [host] if self.options.client_advertise else _hosts(host)
+        return [host_port(h, port) for h in hosts]
+
+    def push_client_info(self) -> None:
+        """Send every protocol-1 client the current INFO (new ``connect_urls``)."""
+        info = self.client_info(None)
+        for session in list(self.clients.values()):
+            if session.connected:
+                session.send_info(dict(info, client_id=session.cid))
+
+    def client_info(self, session: ClientSession | None) -> dict[str, Any]:
+        """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
+        opts = self.options
+        host, port = self._client_address()
         info: dict[str, Any] = {
             "server_id": self.server_id,
             "server_name": self.server_name,
             "version": SERVER_VERSION,
             "proto": 1,
-            "go": f"python{platform.python_version()}",
+            "go": self.go_version(),
             "host": host,
             "port": port,
             "headers": not opts.no_header_support,
@@ -277,6 +327,11 @@ class Server:
         if session is not None:
             info["client_id"] = session.cid
             info["client_ip"] = session.conn.host
+        if self.cluster is not None:
+            info["cluster"] = self.cluster.name
+            urls = self.cluster.client_connect_urls()
+            if urls:
+                info["connect_urls"] = urls
         return info
 
     def now(self) -> float:
@@ -302,6 +357,13 @@ class Server:
                 staying.append(session)
         for session in staying:
             session.recheck_auth()
+        if self.cluster is not None:
+            self.cluster.attach()
+
+    def on_routes_reload(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        """``cluster.routes`` changed on reload (see ``Cluster.on_routes_reload``)."""
+        if self.cluster is not None:
+            self.cluster.on_routes_reload(old, new)
 
     def on_tls_reload(self) -> None:
         """The ``tls`` block changed: new clients get the new settings."""

@@ -127,6 +127,9 @@ class SubjectIndex(Generic[S]):
         #: set (the server hides subscriptions whose client may not receive a subject,
         #: ``permissions.DeliveryFilter``). Whoever sets or changes it clears ``cache``.
         self.result_filter: Callable[[bytes, MatchResult[S]], MatchResult[S]] | None = None
+        #: Called with the subscription and +1 or -1 after every insert and successful
+        #: remove, when set (the cluster's interest bookkeeping, ``cluster.py``).
+        self.on_change: Callable[[S, int], None] | None = None
 
     # -- changes -----------------------------------------------------------------------
     def insert(self, sub: S) -> None:
@@ -144,6 +147,8 @@ class SubjectIndex(Generic[S]):
         self.count += 1
         self.inserts += 1
         self._invalidate(sub.subject)
+        if self.on_change is not None:
+            self.on_change(sub, 1)
 
     def remove(self, sub: S) -> bool:
         """Remove ``sub``; returns False if it was not in the index."""
@@ -164,6 +169,8 @@ class SubjectIndex(Generic[S]):
         self.count -= 1
         self.removes += 1
         self._invalidate(sub.subject)
+        if self.on_change is not None:
+            self.on_change(sub, -1)
         return True
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""The server's record of one subscription."""
+"""The server's records of subscriptions: a local client's, and a peer server's interest."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pynats.server.sessions.client import ClientSession
+    from pynats.server.sessions.route import RouteSession
 
 
 class Subscription:
@@ -30,3 +31,26 @@ class Subscription:
     def __repr__(self) -> str:
         q = f" queue={self.queue!r}" if self.queue else ""
         return f"<Subscription cid={self.client.cid} sid={self.sid!r} {self.subject!r}{q}>"
+
+
+class RemoteSubscription:
+    """Interest a peer server declared on a route (``RS+``), in one account.
+
+    ``queue`` is ``b""`` for plain interest; ``weight`` is the peer's member count of the
+    queue group, replaced in place by every later ``RS+`` for the same key (cached match
+    results hold this very object, so they see the new weight).
+    """
+
+    __slots__ = ("account", "queue", "route", "subject", "weight")
+
+    def __init__(self, route: RouteSession, account: str, subject: bytes, queue: bytes,
+                 weight: int):
+        self.route = route
+        self.account = account
+        self.subject = subject
+        self.queue = queue
+        self.weight = weight
+
+    def __repr__(self) -> str:
+        q = f" queue={self.queue!r} weight={self.weight}" if self.queue else ""
+        return f"<RemoteSubscription rid={self.route.rid} {self.subject!r}{q}>"
