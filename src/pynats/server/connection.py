@@ -108,6 +108,9 @@ class Connection(asyncio.Protocol):
         else:
             self.parser = Parser(role, ROUTE_MAX_CONTROL_LINE)
         self._make_session: SessionFactory = make_session or server.accept_client
+        #: Routes are never stalled behind a slow receiver: that would hold up every
+        #: other message on the route (the slow receiver is cut off instead).
+        self._stallable = role is Role.SERVER
         self._max_pending = max_pending
         self.out = bytearray()
         self.transport: asyncio.Transport | None = None
@@ -194,7 +197,7 @@ class Connection(asyncio.Protocol):
     # -- fast-producer stall ---------------------------------------------------------------
     def stall_behind(self, receiver: Connection) -> None:
         """Stop reading until ``receiver`` drains (or ``write_deadline`` passes)."""
-        if self._stalled or self.closing or self.transport is None:
+        if self._stalled or self.closing or self.transport is None or not self._stallable:
             return
         self._stalled = True
         self.transport.pause_reading()

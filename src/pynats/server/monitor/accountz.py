@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from pynats.server.monitor.formats import (
@@ -77,11 +77,19 @@ def account_sessions(sessions: Iterable[ClientSession], name: str) -> list[Clien
 
 
 def index_stats(server: Server, name: str = GLOBAL_ACCOUNT) -> IndexStats:
-    """The subscription-index statistics of an account (empty for an unknown one)."""
+    """The subscription-index statistics of an account (empty for an unknown one).
+
+    Peer servers' interest (the account's ``remote`` index) counts as subscriptions,
+    inserts and removes, as route subscriptions live in nats-server's one sublist.
+    """
     account = server.accounts.get(name)
     if account is None:
         return _EMPTY_STATS
-    return account.index.stats(extra_hits=account.router.cache_hits)
+    local = account.index.stats(extra_hits=account.router.cache_hits)
+    remote = account.remote
+    return replace(local, num_subscriptions=local.num_subscriptions + remote.count,
+                               num_inserts=local.num_inserts + remote.inserts,
+                               num_removes=local.num_removes + remote.removes)
 
 
 def sublist_stats(stats: IndexStats) -> JSONObject:

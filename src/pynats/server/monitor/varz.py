@@ -278,7 +278,8 @@ def _counters(server: Server, http_req_stats: Mapping[str, int]) -> JSONObject:
         "slow_consumers": stats.slow_consumers,
         "stale_connections": stats.stale_connections,
         "stalled_clients": 0,  # producers are never stalled (no flow control on publishers)
-        "subscriptions": sum(acc.index.count for acc in server.accounts.values()),
+        "subscriptions": sum(acc.index.count + acc.remote.count
+                             for acc in server.accounts.values()),
         "http_req_stats": dict(sorted(http_req_stats.items())),
         "config_load_time": rfc3339(to_ns(server.config_load_time)),
         "config_digest": server.config_digest,
