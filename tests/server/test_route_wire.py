@@ -257,3 +257,23 @@ def test_route_answers_ping_and_survives_unknown_accounts(node: tuple[ServerProc
         peer.sync()
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_busy_route_port_is_fatal(kind: str, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    from harness import server_command
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        conf = tmp_path / "busy.conf"
+        conf.write_text(f"cluster {{ name: C, listen: 127.0.0.1:{port} }}\n")
+        result = subprocess.run([*server_command(kind), "-c", str(conf), "-p", "-1",
+                                 "-a", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert (f"[FTL] Error listening on router port: {port} - listen tcp 127.0.0.1:{port}: "
+            "bind: address already in use") in result.stderr

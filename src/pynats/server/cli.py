@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from pynats import SERVER_VERSION, __version__
 from pynats.errors import ConfigError
+from pynats.server.cluster import RouteListenError
 from pynats.server.config.load import load_file, resolve
 from pynats.server.flags import FlagError, parse_args, usage
 from pynats.server.log import Logger, go_std_log_line
@@ -121,6 +122,10 @@ async def _serve(server: Server, log: Logger) -> int:
         await server.shutdown()
         return 1
     except ConfigError as exc:  # TLS files that went away since the configuration loaded
+        log.fatal(str(exc))
+        await server.shutdown()
+        return 1
+    except RouteListenError as exc:
         log.fatal(str(exc))
         await server.shutdown()
         return 1

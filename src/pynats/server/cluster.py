@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import secrets
 import urllib.parse
@@ -66,6 +67,10 @@ RECONNECT_JITTER: Final = 0.1
 ROUTE_MAX_PENDING: Final = 256 * 1024 * 1024
 #: Characters of a dynamically generated cluster name.
 _NAME_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class RouteListenError(OSError):
+    """The route port cannot be opened; ``str()`` is nats-server's fatal log line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +147,15 @@ class Cluster:
         """Open the route listener, log it as nats-server does, dial configured routes."""
         server, opts = self.server, self.server.options.cluster
         port = 0 if opts.port == -1 else opts.port
-        self._listener = await server.loop.create_server(
-            lambda: Connection(server, Role.ROUTE, self.accept_route, ROUTE_MAX_PENDING),
-            opts.host, port, reuse_address=True, backlog=128)
+        try:
+            self._listener = await server.loop.create_server(
+                lambda: Connection(server, Role.ROUTE, self.accept_route, ROUTE_MAX_PENDING),
+                opts.host, port, reuse_address=True, backlog=128)
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise RouteListenError(
+                f"Error listening on router port: {port} - listen tcp "
+                f"{host_port(opts.host, port)}: bind: {why[:1].lower()}{why[1:]}") from exc
         self.port = self._listener.sockets[0].getsockname()[1]
         server.log.notice(f"Cluster name is {self.name}")
         if self.dynamic:
@@ -488,4 +499,4 @@ class Cluster:
                 self._dial_configured(raw)
 
 
-__all__ = ["Cluster", "RouteURL", "dynamic_cluster_name"]
+__all__ = ["Cluster", "RouteListenError", "RouteURL", "dynamic_cluster_name"]
