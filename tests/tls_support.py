@@ -4,7 +4,8 @@
 localhost signed by it, client certificates signed by it (``alice`` with an email and a
 DNS name in its alternative names; ``carol`` whose subject needs escaping, has a
 multi-valued RDN and a non-standard attribute), and a client certificate signed by a
-second, untrusted CA. :func:`self_signed` makes a lone self-signed server certificate.
+second, untrusted CA, and a certificate for cluster nodes (``node``: server and client
+use, for mutual TLS on routes). :func:`self_signed` makes a lone self-signed server certificate.
 Everything is valid for two days. ``openssl`` (Debian's package, on every machine of
 this project's kind) is required: without it the tests fail rather than skip, so that a
 missing tool never hides the TLS tests.
@@ -46,6 +47,7 @@ class PKI:
     alice: Pair
     carol: Pair
     stranger: Pair
+    node: Pair
 
     def client_context(self, client: Pair | None = None) -> ssl.SSLContext:
         """A client context trusting the CA, presenting ``client`` if given."""
@@ -113,6 +115,9 @@ def make_pki(directory: Path) -> PKI:
                          "/C=US/ST=CA+L=San Francisco/O=Acme\\, Inc./OU=b/OU=a/CN= carol#1"
                          "/emailAddress=carol@example.com", client_ext, multivalue=True),
         stranger=_make_leaf(directory, other, "stranger", "/CN=stranger", client_ext),
+        node=_make_leaf(directory, ca, "node", "/CN=node",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                        "extendedKeyUsage=serverAuth,clientAuth\n"),
     )
 
 

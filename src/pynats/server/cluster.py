@@ -49,6 +49,7 @@ from pynats.server.auth import compare_secret
 from pynats.server.connection import Connection
 from pynats.server.log import host_port
 from pynats.server.sessions.route import RouteSession
+from pynats.server.tls import RouteTLS
 
 if TYPE_CHECKING:
     from pynats.server.accounts import Account
@@ -127,6 +128,8 @@ class Cluster:
         #: The name was generated, not configured (it may be given up for a peer's).
         self.dynamic = not opts.name
         self.auth_required = bool(opts.username)
+        #: TLS on routes (None without ``cluster.tls``); built by :meth:`start`.
+        self.tls: RouteTLS | None = None
         #: Registered routes by route id (``/routez``) and by remote server id.
         self.routes: dict[int, RouteSession] = {}
         self.by_id: dict[str, RouteSession] = {}
@@ -147,10 +150,12 @@ class Cluster:
         """Open the route listener, log it as nats-server does, dial configured routes."""
         server, opts = self.server, self.server.options.cluster
         port = 0 if opts.port == -1 else opts.port
+        self.tls = tls = RouteTLS.from_options(opts.tls)
         try:
             self._listener = await server.loop.create_server(
                 lambda: Connection(server, Role.ROUTE, self.accept_route, ROUTE_MAX_PENDING),
-                opts.host, port, reuse_address=True, backlog=128)
+                opts.host, port, reuse_address=True, backlog=128,
+                ssl=tls.accept if tls else None, ssl_handshake_timeout=tls.timeout if tls else None)
         except OSError as exc:
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise RouteListenError(
@@ -223,11 +228,15 @@ class Cluster:
             await asyncio.sleep(delay)
         while not self._closing and url.raw not in self._self_urls:
             server.log.debug(f"Trying to connect to route on {url.address}")
+            tls = self.tls
             try:
                 await asyncio.wait_for(server.loop.create_connection(
                     lambda: Connection(server, Role.ROUTE,
                                        functools.partial(self._open, url=url),
-                                       ROUTE_MAX_PENDING), url.host, url.port), DIAL_TIMEOUT)
+                                       ROUTE_MAX_PENDING), url.host, url.port,
+                    ssl=tls.dial if tls else None, server_hostname=url.host if tls else None,
+                    ssl_handshake_timeout=tls.timeout if tls else None),
+                    DIAL_TIMEOUT + (tls.timeout if tls else 0.0))
                 return
             except (OSError, TimeoutError) as exc:
                 attempts += 1
@@ -441,6 +450,8 @@ class Cluster:
         }
         if self.auth_required:
             info["auth_required"] = True
+        if cluster.tls is not None:
+            info.update(tls_required=True, tls_verify=True)
         info["max_payload"] = opts.max_payload
         if advertised:
             info["ip"] = f"nats-route://{advertised.address}/"
@@ -459,7 +470,8 @@ class Cluster:
         if url.user:
             options.update(user=url.user, **{"pass": url.password})
         options.update({
-            "tls_required": False, "headers": not self.server.options.no_header_support,
+            "tls_required": self.tls is not None,
+            "headers": not self.server.options.no_header_support,
             "name": self.server.server_id, "cluster": self.name,
             "cluster_dynamic": self.dynamic,
         })

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -178,6 +178,44 @@ def server_context(tls: TLSOptions) -> ssl.SSLContext:
     _set_ciphers(context, tls.cipher_suites or DEFAULT_CIPHERS)
     _set_curve(context, tls.curve_preferences)
     return context
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTLS:
+    """TLS on routes: both sides present a certificate and verify the other's.
+
+    nats-server forces mutual verification on routes whatever ``verify`` says, and
+    routes are TLS first (nothing is sent in clear). ``dial`` verifies the peer's name
+    against the route URL's host unless ``insecure``.
+    """
+
+    accept: ssl.SSLContext
+    dial: ssl.SSLContext
+    timeout: float
+
+    @classmethod
+    def from_options(cls, tls: TLSOptions | None) -> RouteTLS | None:
+        """The contexts for the ``cluster.tls`` block (None without one).
+
+        Raises:
+            TLSConfigError: The files cannot be used (see :func:`server_context`).
+        """
+        if tls is None:
+            return None
+        accept = server_context(replace(tls, verify=True))
+        dial = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        dial.minimum_version = _VERSIONS.get(tls.min_version, ssl.TLSVersion.TLSv1_2)
+        if tls.cert_file or tls.key_file:
+            _load_pair(dial, tls.cert_file, tls.key_file)
+        if tls.ca_file:
+            _load_ca(dial, tls.ca_file)
+        else:
+            dial.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        if tls.insecure:
+            dial.check_hostname = False
+            dial.verify_mode = ssl.CERT_NONE
+        _set_ciphers(dial, tls.cipher_suites or DEFAULT_CIPHERS)
+        return cls(accept, dial, tls.timeout or DEFAULT_TLS_TIMEOUT)
 
 
 def monitor_context(tls: TLSOptions | None) -> ssl.SSLContext:

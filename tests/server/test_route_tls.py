@@ -1,0 +1,99 @@
+"""TLS on routes: mutual, TLS first, between pynats and nats-server in every direction.
+
+nats-server verifies both ends of a route whatever ``verify`` says, and nothing crosses
+a TLS route port in clear; the certificates are made by the test (``tls_support``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import RawClient, ServerProcess
+from test_route_wire import ROUTE_RE
+from tls_support import PKI, make_pki
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return make_pki(tmp_path_factory.mktemp("route-pki"))
+
+
+def tls_block(pki: PKI, extra: str = "") -> str:
+    return (f'tls {{ cert_file: "{pki.node.cert}", key_file: "{pki.node.key}", '
+            f'ca_file: "{pki.ca}" {extra} }}')
+
+
+def start_node(kind: str, tmp_path: Path, name: str, cluster: str) -> tuple[ServerProcess, int]:
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(f"server_name: {name}\ncluster {{ name: C, listen: 127.0.0.1:-1\n"
+                    f"{cluster} }}\n")
+    server = ServerProcess(kind, ["-c", str(conf)]).start()
+    line = server.wait_for_log("Listening for route connections on", 10.0)
+    match = ROUTE_RE.search(line or "")
+    assert match is not None, server.lines
+    return server, int(match.group(2))
+
+
+def delivered_across(subscriber: ServerProcess, publisher: ServerProcess,
+                     timeout: float = 10.0) -> bool:
+    """Whether a message published on one node reaches a subscriber on the other."""
+    with RawClient(subscriber.port) as sub, RawClient(publisher.port) as pub:
+        sub.send(b'CONNECT {"verbose":false}\r\nSUB probe 1\r\n')
+        sub.ping_pong()
+        pub.send(b'CONNECT {"verbose":false}\r\n')
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # interest takes a moment to cross the route
+            pub.send(b"PUB probe 2\r\nhi\r\n")
+            pub.ping_pong()
+            if b"MSG probe 1 2" in sub.read_available(0.1):
+                return True
+    return False
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize(("seed_kind", "joiner_kind"), [
+    ("pynats", "pynats"), ("pynats", "nats-server"), ("nats-server", "pynats")])
+def test_tls_route_carries_messages(pki: PKI, tmp_path: Path, nodes: list[ServerProcess],
+                                    seed_kind: str, joiner_kind: str) -> None:
+    seed, port = start_node(seed_kind, tmp_path, "seed", tls_block(pki))
+    nodes.append(seed)
+    joiner, _ = start_node(joiner_kind, tmp_path, "joiner",
+                           tls_block(pki) + f"\nroutes: [nats-route://127.0.0.1:{port}]")
+    nodes.append(joiner)
+    assert delivered_across(joiner, seed)
+    assert delivered_across(seed, joiner)
+
+
+@pytest.mark.parametrize("kind", ["pynats", "nats-server"])
+def test_nothing_in_clear_on_a_tls_route_port(pki: PKI, tmp_path: Path,
+                                              nodes: list[ServerProcess], kind: str) -> None:
+    seed, port = start_node(kind, tmp_path, "seed", tls_block(pki))
+    nodes.append(seed)
+    with RawClient(port, timeout=5.0, read_info=False) as raw:
+        raw.send(b'CONNECT {"name":"NX","cluster":"C"}\r\n')
+        assert b"INFO" not in raw.read_until_closed(timeout=10.0)
+
+
+def test_a_node_without_the_ca_cannot_join(pki: PKI, tmp_path: Path,
+                                          nodes: list[ServerProcess]) -> None:
+    seed, port = start_node("pynats", tmp_path, "seed", tls_block(pki))
+    nodes.append(seed)
+    stranger = (f'tls {{ cert_file: "{pki.stranger.cert}", key_file: "{pki.stranger.key}", '
+                f'ca_file: "{pki.ca}" }}')
+    joiner, _ = start_node("pynats", tmp_path, "joiner",
+                           stranger + f"\nroutes: [nats-route://127.0.0.1:{port}]")
+    nodes.append(joiner)
+    assert not delivered_across(seed, joiner, timeout=2.0)
