@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_route_wire import ROUTE_RE
 
 from harness import RawClient, ServerProcess
-from test_route_wire import ROUTE_RE
 from tls_support import PKI, make_pki
 
 pytestmark = pytest.mark.interop
