@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_route_tls import delivered_across, start_node
 
 from harness import RawClient, ServerProcess
+from route_support import delivered_across, start_node
 
 pytestmark = pytest.mark.interop
 

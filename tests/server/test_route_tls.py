@@ -6,14 +6,13 @@ a TLS route port in clear; the certificates are made by the test (``tls_support`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_route_wire import ROUTE_RE
 
 from harness import RawClient, ServerProcess
+from route_support import delivered_across, start_node
 from tls_support import PKI, make_pki
 
 pytestmark = pytest.mark.interop
@@ -27,33 +26,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 def tls_block(pki: PKI, extra: str = "") -> str:
     return (f'tls {{ cert_file: "{pki.node.cert}", key_file: "{pki.node.key}", '
             f'ca_file: "{pki.ca}" {extra} }}')
-
-
-def start_node(kind: str, tmp_path: Path, name: str, cluster: str) -> tuple[ServerProcess, int]:
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(f"server_name: {name}\ncluster {{ name: C, listen: 127.0.0.1:-1\n"
-                    f"{cluster} }}\n")
-    server = ServerProcess(kind, ["-c", str(conf)]).start()
-    line = server.wait_for_log("Listening for route connections on", 10.0)
-    match = ROUTE_RE.search(line or "")
-    assert match is not None, server.lines
-    return server, int(match.group(2))
-
-
-def delivered_across(subscriber: ServerProcess, publisher: ServerProcess,
-                     timeout: float = 10.0) -> bool:
-    """Whether a message published on one node reaches a subscriber on the other."""
-    with RawClient(subscriber.port) as sub, RawClient(publisher.port) as pub:
-        sub.send(b'CONNECT {"verbose":false}\r\nSUB probe 1\r\n')
-        sub.ping_pong()
-        pub.send(b'CONNECT {"verbose":false}\r\n')
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # interest takes a moment to cross the route
-            pub.send(b"PUB probe 2\r\nhi\r\n")
-            pub.ping_pong()
-            if b"MSG probe 1 2" in sub.read_available(0.1):
-                return True
-    return False
 
 
 @pytest.fixture

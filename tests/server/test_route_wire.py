@@ -11,7 +11,6 @@ or skipped, so the same assertions hold for both servers.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +20,10 @@ import pytest
 from harness import RawClient, ServerProcess
 from pynats.protocol import ops
 from pynats.protocol.parser import Parser, Role
+from route_support import ROUTE_RE
 
 pytestmark = pytest.mark.interop
 
-ROUTE_RE = re.compile(r"Listening for route connections on (\S+):(\d+)")
 KINDS = ["pynats", "nats-server"]
 PEER_ID = "NPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEE"
 

@@ -143,6 +143,7 @@ class Cluster:
         self._accounts: dict[bytes, Account] = {}
         self._flush_scheduled = False
         self._advertised: list[str] = []
+        self._peer_urls_seen = False
         self._closing = False
 
     # -- life cycle ----------------------------------------------------------------------
@@ -478,14 +479,19 @@ class Cluster:
         return options
 
     def client_connect_urls(self) -> list[str]:
-        """``connect_urls`` for client INFO: ours and every registered peer's."""
+        """``connect_urls`` for client INFO: ours and every registered peer's.
+
+        Empty until a peer first advertises some (nats-server leaves the field out until
+        then); from then on it always holds ours.
+        """
         if self.server.options.cluster.no_advertise:
             return []
-        urls = list(self.server.client_urls())
-        for route in self.by_id.values():
-            if not route.lame_duck:
-                urls.extend(route.connect_urls)
-        return list(dict.fromkeys(urls))
+        peers = [url for route in self.by_id.values() if not route.lame_duck
+                 for url in route.connect_urls]
+        if not peers and not self._peer_urls_seen:
+            return []
+        self._peer_urls_seen = True
+        return list(dict.fromkeys([*self.server.client_urls(), *peers]))
 
     def client_urls_changed(self) -> None:
         """Push an INFO to clients when the advertised URLs changed."""
