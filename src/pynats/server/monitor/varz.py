@@ -190,6 +190,11 @@ def _config(server: Server) -> JSONObject:
     return result
 
 
+#: ``cluster.pool_size`` as nats-server shows a server that does not pool routes: one
+#: connection per peer carries every account (CLUSTER.md section 9).
+NO_POOLING: Final = -1
+
+
 def _cluster(server: Server, cluster: ClusterOptions) -> JSONObject:
     """The ``cluster`` object (``ClusterOptsVarz``); empty when clustering is off."""
     if not cluster.enabled:
@@ -207,6 +212,7 @@ def _cluster(server: Server, cluster: ClusterOptions) -> JSONObject:
     result["tls_timeout"] = go_number(timeout)
     if cluster.tls is not None:
         result["tls_required"] = result["tls_verify"] = True
+    result["pool_size"] = NO_POOLING
     if cluster.write_deadline:
         result["write_deadline"] = round(cluster.write_deadline * NS_PER_SECOND)
     return result
