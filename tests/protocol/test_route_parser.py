@@ -169,3 +169,17 @@ def test_only_protocol_errors_escape(data: bytes, chunk: int) -> None:
     with contextlib.suppress(ProtocolError):
         for i in range(0, len(data), chunk):
             parser.feed(data[i : i + chunk])
+
+
+def test_repeated_rmsg_lines_stay_one_run_and_keep_their_payloads() -> None:
+    sink = RunSink()
+    line = b"RMSG $G a r 2\r\n"
+    data = line + b"xx\r\n" + line + b"yy\r\nPING\r\n" + line + b"zz\r\n" + line + b"ww\r\n"
+    route_parser().parse(data, sink)
+    assert sink.calls == [
+        ("rmsg", b"a", b"r", (), [b"2\r\nxx\r\n", b"2\r\nyy\r\n"], 4),
+        ("op", ops.PING),
+        ("rmsg", b"a", b"r", (), [b"2\r\nzz\r\n", b"2\r\nww\r\n"], 4),
+    ]
+    with pytest.raises(UnknownOperation):
+        route_parser().parse(line + b"xx\r\n" + line + b"yyy\r\n", RunSink())

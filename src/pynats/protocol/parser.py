@@ -497,16 +497,31 @@ class Parser:
         """The route role's loop: ``RMSG`` inlined and batched into runs.
 
         A run is handed over before any other operation, and before an error is raised,
-        so order is kept as on the client loops.
+        so order is kept as on the client loops. As on the client loop, a control line
+        byte-identical to the previous plain ``RMSG`` line is not parsed again.
         """
         run: list[bytes] = []
         key: tuple[bytes, bytes, bytes] = (b"", b"", b"")
         nbytes = 0
+        line = b""  # the last plain RMSG control line (with its \n), its size and framing
+        line_size = framed_at = 0
         try:
             n = len(buf)
             pos = 0
             mcl = self.max_control_line
             while pos < n:
+                if line and buf.startswith(line, pos):
+                    first = pos + len(line)
+                    last = first + line_size
+                    if last + 2 > n:
+                        self._await_payload(buf, pos, last)
+                        return
+                    if buf[last] != 13 or buf[last + 1] != 10:
+                        raise UnknownOperation("payload not followed by CRLF")
+                    run.append(buf[pos + framed_at : last + 2])
+                    nbytes += line_size
+                    pos = last + 2
+                    continue
                 eol = buf.find(b"\n", pos)
                 if eol < 0:
                     self._partial_line(buf, pos)
@@ -532,8 +547,12 @@ class Parser:
                 if buf[last] != 13 or buf[last + 1] != 10:
                     raise UnknownOperation("payload not followed by CRLF")
                 size_field = fields[-1]
+                line = b""
                 if end != eol and buf[end - 1] > 32:  # canonical: the size ends the line
                     framed = buf[end - len(size_field) : last + 2]
+                    if not queues:
+                        line, line_size = buf[pos : eol + 1], size
+                        framed_at = end - len(size_field) - pos
                 else:
                     framed = size_field + b"\r\n" + buf[eol + 1 : last + 2]
                 pos = last + 2
