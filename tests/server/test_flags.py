@@ -368,7 +368,7 @@ def test_usage_lists_every_spelling() -> None:
 
 
 def test_usage_has_no_unsupported_flags() -> None:
-    for absent in ("--routes", "--cluster", "--help_tls"):
+    for absent in ("--profile", "--help_tls"):
         assert absent not in usage()
 
 

@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd.check_config:
         return check_config(cmd.options.config_file)
     try:
-        opts, loaded = resolve(cmd.options, cmd.explicit)
+        opts, loaded = resolve(cmd.options, cmd.explicit, cmd.late_errors)
     except ConfigError as exc:
         print(f"nats-server: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,22 @@ turns TLS on with what the flags say, and ``--tls=false`` turns it off, whatever
 others say (Go visits ``tls`` first). How they lay over a file's ``tls`` block is
 ``config.load.merge_tls``.
 
+The cluster flags write ``cluster.*`` fields; two need more than a row, as in
+nats-server's ``overrideCluster`` and ``RoutesFromStr``:
+
+* ``--cluster`` / ``--cluster_listen`` (one value, the last given wins) is a URL,
+  ``nats://[user:pass@]host:port`` with any scheme: it sets the cluster's host, port
+  (``-1``: a free one), and user name and password (cleared when the URL has none).
+  An empty URL sets port 0, which turns clustering off. A URL Go cannot parse is not an
+  error here: nats-server reports it only after loading the configuration file, so it
+  goes to :attr:`CommandLine.late_errors` (``config.load.resolve`` raises it).
+* ``--routes`` is a comma-separated list of URLs, each trimmed; an empty string means
+  no routes (and clears the file's). A route Go cannot parse is a late error too, with
+  the message nats-server gives for it in a file (nats-server itself crashes on it).
+
+The check that ``--routes`` has a cluster to solicit from needs the file's options as
+well, so it is ``config.load.check_flag_routes``.
+
 Rows whose kind is ``"late"`` (``-DV``, ``-DVV``, ``-VV``) are applied after every
 other flag, in name order, and set all their fields to their value: this is what
 nats-server does, so ``-DV -D=false`` keeps debug on and ``-D -DV=false`` turns it off.
@@ -48,8 +64,9 @@ from typing import Any, Literal
 
 from pynats.errors import ConfigError
 from pynats.server.config.load import UNSUPPORTED, set_fields
-from pynats.server.config.options import ServerOptions, TLSOptions
+from pynats.server.config.options import DEFAULT_HOST, ServerOptions, TLSOptions
 from pynats.server.gotext import go_bool, go_quote
+from pynats.server.gourl import parse_url, scan_int, split_host_port
 
 Kind = Literal["str", "int", "bool", "late", "action", "meta"]
 Action = Literal["run", "version", "help"]
@@ -76,6 +93,9 @@ _UINT64_MAX = (1 << 64) - 1
 _HELP_COLUMN = 37
 #: Short names nats-server's help writes without a space after the comma (-ms,--https_port).
 _TIGHT_HELP = frozenset({"-ms", "-sl"})
+#: What Go's ``strings.TrimSpace`` trims (``unicode.IsSpace``), for ``--routes``.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 class FlagError(ConfigError):
@@ -99,7 +119,8 @@ class Flag:
             sets the :class:`CommandLine` attribute named in ``fields`` to the flag's
             string value (``-sl``) or to true (``-t``, which takes no value).
         fields: ServerOptions fields written (or the action for ``action``); a dotted
-            name is a field of a nested block (``authorization.username``).
+            name is a field of a nested block (``authorization.username``). ``tls.*``
+            and ``cluster.listen`` are gathered into real fields after parsing.
         section: Help section (one of :data:`SECTIONS`).
         text: Help text.
         arg: Placeholder shown after the names in the help (``<port>``).
@@ -124,7 +145,7 @@ def _f(names: str, kind: Kind, fields: str, section: str, text: str, arg: str = 
 
 
 _SRV, _LOG, _JS, _COM = "Server Options", "Logging Options", "JetStream Options", "Common Options"
-_AUTH, _TLS = "Authorization Options", "TLS Options"
+_AUTH, _TLS, _CLU = "Authorization Options", "TLS Options", "Cluster Options"
 
 #: Every supported flag. Adding one is adding a row.
 FLAGS: tuple[Flag, ...] = (
@@ -177,6 +198,20 @@ FLAGS: tuple[Flag, ...] = (
     _f("--tlsverify", "bool", "tls.verify", _TLS, "Enable TLS, verify client certificates"),
     _f("--tlscacert", "str", "tls.ca_file", _TLS, "Client certificate CA for verification",
        "<file>"),
+    _f("--routes", "str", "cluster.routes", _CLU, "Routes to solicit and connect",
+       "<rurl-1, rurl-2>"),
+    _f("--cluster", "str", "cluster.listen", _CLU, "Cluster URL for solicited routes",
+       "<cluster-url>"),
+    _f("--cluster_name", "str", "cluster.name", _CLU,
+       "Cluster Name, if not set one will be dynamically generated", "<string>"),
+    _f("--no_advertise", "bool", "cluster.no_advertise", _CLU,
+       "Do not advertise known cluster information to clients", "<bool>"),
+    _f("--cluster_advertise", "str", "cluster.advertise", _CLU,
+       "Cluster URL to advertise to other servers", "<string>"),
+    _f("--connect_retries", "int", "cluster.connect_retries", _CLU,
+       "For implicit routes, number of connect retries", "<number>"),
+    _f("--cluster_listen", "str", "cluster.listen", _CLU,
+       "Cluster url from which members can solicit routes", "<url>"),
     _f("-h --help", "action", "help", _COM, "Show this message"),
     _f("-v --version", "action", "version", _COM, "Show version"),
 )
@@ -196,6 +231,10 @@ class CommandLine:
         warnings: Messages to log as warnings at start-up.
         check_config: ``-t``: check the configuration file and exit.
         signal: ``-sl``: the command to send to a running server (``reload=<pid>``...).
+        late_errors: Bad flag values that nats-server reports only once the
+            configuration file has loaded (a ``--cluster`` URL it cannot parse), with its
+            messages; ``config.load.resolve`` raises the first. ``-t``, ``-sl``, ``-h``
+            and ``-v`` never see them.
     """
 
     options: ServerOptions
@@ -204,6 +243,7 @@ class CommandLine:
     warnings: tuple[str, ...]
     check_config: bool = False
     signal: str = ""
+    late_errors: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -215,6 +255,7 @@ class _State:
     actions: dict[str, bool] = dataclasses.field(default_factory=dict)
     explicit: set[str] = dataclasses.field(default_factory=set)
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    late_errors: list[str] = dataclasses.field(default_factory=list)
 
 
 def parse_args(argv: Sequence[str]) -> CommandLine:
@@ -234,11 +275,13 @@ def parse_args(argv: Sequence[str]) -> CommandLine:
     rest = _parse_flags(list(argv), state)
     _apply_late(state)
     _gather_tls(state)
+    _gather_cluster(state)
     options = set_fields(ServerOptions(), state.values)
     action = _action(state.actions, rest)
     return CommandLine(options, frozenset(state.explicit), action, _warnings(options),
                        check_config=bool(state.meta.get("check_config")),
-                       signal=str(state.meta.get("signal", "")))
+                       signal=str(state.meta.get("signal", "")),
+                       late_errors=tuple(state.late_errors))
 
 
 def _parse_flags(args: list[str], state: _State) -> list[str]:
@@ -314,6 +357,90 @@ def _gather_tls(state: _State) -> None:
     state.values["tls"] = TLSOptions(**given) if enabled else None
     state.explicit = {name for name in state.explicit if not name.startswith("tls.")}
     state.explicit.add("tls")
+
+
+def _gather_cluster(state: _State) -> None:
+    """Turn the ``--cluster`` URL and the ``--routes`` list into cluster fields."""
+    if "cluster.listen" in state.values:
+        state.explicit.discard("cluster.listen")
+        _set_cluster_url(state, str(state.values.pop("cluster.listen")))
+    if "cluster.routes" in state.values:
+        routes = routes_from_str(str(state.values["cluster.routes"]))
+        state.values["cluster.routes"] = routes
+        state.late_errors.extend(_route_errors(routes))
+
+
+def _set_cluster_url(state: _State, url: str) -> None:
+    """Record the fields ``--cluster url`` sets, or the error nats-server will report."""
+    if not url:
+        fields: dict[str, object] = {"cluster.port": 0}
+    else:
+        try:
+            host, port, username, password = parse_cluster_url(url)
+        except ValueError as exc:
+            state.late_errors.append(str(exc))
+            return
+        fields = {"cluster.host": host, "cluster.port": port,
+                  "cluster.username": username, "cluster.password": password}
+    state.values.update(fields)
+    state.explicit.update(fields)
+
+
+def _route_errors(routes: Sequence[str]) -> Iterator[str]:
+    """The routes Go's ``url.Parse`` refuses, in the words of a file's ``routes``.
+
+    nats-server keeps such a route as a nil URL and crashes when it dials it; refusing
+    to start is the closest sane behaviour.
+    """
+    for route in routes:
+        try:
+            parse_url(route)
+        except ValueError:
+            yield f"error parsing route url [{go_quote(route)}]"
+
+
+def parse_cluster_url(text: str) -> tuple[str, int, str, str]:
+    """Read ``--cluster``'s URL as nats-server does (``overrideCluster``).
+
+    Args:
+        text: ``nats://[user:pass@]host:port``; any scheme, or none (``//host:port``),
+            is accepted, and a path, query or fragment is ignored.
+
+    Returns:
+        The host (all interfaces when empty), the port (``-1`` when the text ends with
+        ``:-1``: a free port), and the user name and password ("" without user
+        information).
+
+    Raises:
+        ValueError: nats-server's message: Go's ``url.Parse``, ``net.SplitHostPort`` or
+            ``fmt.Sscan`` error, or ``expected cluster password to be set``.
+    """
+    random = text.endswith(":-1")
+    if random:  # url.Parse refuses a negative port: Go parses ":0" and puts -1 back
+        text = text[:-3] + ":0"
+    url = parse_url(text)
+    host, port = split_host_port(url.host)
+    number = -1 if random else scan_int(port)
+    if url.username is None:
+        return host or DEFAULT_HOST, number, "", ""
+    if url.password is None:
+        raise ValueError("expected cluster password to be set")
+    return host or DEFAULT_HOST, number, url.username, url.password
+
+
+def routes_from_str(text: str) -> tuple[str, ...]:
+    """Split ``--routes`` as nats-server does (``RoutesFromStr``).
+
+    Args:
+        text: Comma-separated route URLs.
+
+    Returns:
+        Each URL with surrounding white space trimmed, empty ones kept (``","`` is two
+        empty routes); an empty ``text`` is no route at all.
+    """
+    if not text:
+        return ()
+    return tuple(route.strip(_GO_SPACE) for route in text.split(","))
 
 
 def _action(actions: dict[str, bool], rest: list[str]) -> Action:

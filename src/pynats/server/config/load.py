@@ -21,13 +21,18 @@ treats them as failures. Keys of features pynats does not implement (``jetstream
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pynats.errors import ConfigError
 from pynats.server.config import blocks
-from pynats.server.config.options import DEFAULT_AUTH_TIMEOUT, ServerOptions, TLSOptions
+from pynats.server.config.options import (
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_HOST,
+    ServerOptions,
+    TLSOptions,
+)
 from pynats.server.config.parser import Node, digest_of_tree, parse_file
 from pynats.server.config.values import (
     Problems,
@@ -458,25 +463,47 @@ def _validate_no_auth_user(options: ServerOptions) -> None:
                           "authorization block or account configuration")
 
 
-def resolve(flag_options: ServerOptions, explicit: Iterable[str]) -> tuple[
-        ServerOptions, LoadedConfig | None]:
+def resolve(flag_options: ServerOptions, explicit: Iterable[str],
+            late_errors: Sequence[str] = ()) -> tuple[ServerOptions, LoadedConfig | None]:
     """The options to run with: the file (if any) under the flags, validated.
+
+    Checks run in nats-server's order: the file, then the flag problems it reports only
+    after the file (``late_errors``, e.g. a bad ``--cluster`` URL), the TLS flags,
+    ``--routes`` without a cluster, and the start-up validation.
 
     Returns the options and the loaded file (``None`` without ``-c``).
 
     Raises:
-        ConfigError: the file cannot be read or used, or validation failed.
+        ConfigError: the file cannot be read or used, a flag is wrong, or validation
+            failed.
     """
+    given = frozenset(explicit)
     path = flag_options.config_file
-    if not path:
-        if flag_options.tls is not None:
-            check_flag_tls(flag_options.tls)
-        options = _default_auth_timeout(flag_options, False)
-        validate(options)
-        return options, None
-    loaded = load_file(path)
-    options = merge(loaded.options, flag_options, explicit)
-    if "tls" in explicit and options.tls is not None:
+    loaded = load_file(path) if path else None
+    options = flag_options if loaded is None else merge(loaded.options, flag_options, given)
+    if late_errors:
+        raise ConfigError(late_errors[0])
+    if "tls" in given and options.tls is not None:
         check_flag_tls(options.tls)
+    check_flag_routes(options, given)
+    if loaded is None:
+        options = _default_auth_timeout(options, False)
     validate(options)
     return options, loaded
+
+
+def check_flag_routes(options: ServerOptions, explicit: Collection[str]) -> None:
+    """``--routes`` needs a cluster to solicit from (nats-server's check after the flags).
+
+    nats-server refuses routes given on the command line when no ``--cluster`` URL was
+    given (or it was empty) and the cluster has neither a port nor a host. A host the
+    file did not set is the default one here, so a file's explicit ``host: 0.0.0.0``
+    counts as none.
+
+    Raises:
+        ConfigError: ``solicited routes require cluster capabilities, e.g. --cluster``.
+    """
+    cluster = options.cluster
+    if ("cluster.routes" in explicit and cluster.routes and "cluster.host" not in explicit
+            and cluster.port == 0 and cluster.host == DEFAULT_HOST):
+        raise ConfigError("solicited routes require cluster capabilities, e.g. --cluster")
