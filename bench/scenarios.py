@@ -25,7 +25,7 @@ import multiprocessing as mp
 import os
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import TracebackType
@@ -239,10 +239,17 @@ def run(
     server: str,
     settings: Settings,
     server_cpu: CpuProbe | None = None,
+    *,
+    sub_port: int | None = None,
+    before_go: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run ``scenario`` once; errors are returned in ``RunResult.error``, never raised.
 
     ``server_cpu`` returns the server's CPU seconds so far (for the CPU diagnostics).
+    Streaming scenarios only: ``sub_port`` connects the subscribers to another server
+    than the publishers (another node of a cluster), and ``before_go`` is called once
+    every worker is ready, just before the publishers are released (e.g. to wait until
+    the subscriptions are known on the publishers' node); it may raise BenchError.
     """
     result = RunResult(scenario.name, size, server)
     window = CpuWindow(server_cpu)
@@ -251,7 +258,8 @@ def run(
         if scenario.reqrep:
             _run_reqrep(scenario, port, size, settings, result, window)
         else:
-            _run_stream(scenario, port, size, settings, result, window)
+            placement = _Placement(sub_port or port, before_go or (lambda: None))
+            _run_stream(scenario, port, size, settings, result, window, placement)
     except BenchError as exc:
         result.error = str(exc)
     except Exception as exc:  # e.g. OSError: report it in the table, go on with the next run
@@ -260,10 +268,15 @@ def run(
     return result
 
 
+def subject_of(scenario: Scenario) -> str:
+    """The subject every worker of ``scenario`` publishes / subscribes / requests on."""
+    return f"bench.{scenario.name}"
+
+
 def _job(scenario: Scenario, port: int, size: int, settings: Settings, window: int = 1) -> Job:
     return Job(
         port=port,
-        subject=f"bench.{scenario.name}",
+        subject=subject_of(scenario),
         size=size,
         duration=settings.duration,
         deadline=now() + settings.duration + settings.timeout,
@@ -274,6 +287,14 @@ def _job(scenario: Scenario, port: int, size: int, settings: Settings, window: i
     )
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where the subscribers connect, and what must hold before publishing starts."""
+
+    sub_port: int
+    before_go: Callable[[], None]
+
+
 def _run_stream(
     scenario: Scenario,
     port: int,
@@ -281,8 +302,10 @@ def _run_stream(
     settings: Settings,
     result: RunResult,
     window: CpuWindow,
+    placement: _Placement,
 ) -> None:
     job = _job(scenario, port, size, settings)
+    sub_job = replace(job, port=placement.sub_port)
     nsubs, npubs = scenario.subscribers, settings.publishers
     with WorkerGroup() as group:
         stop = group.ctx.Value("b", 0, lock=False)
@@ -290,10 +313,11 @@ def _run_stream(
         go = group.ctx.Event()
         try:
             for i in range(nsubs):
-                group.spawn(loadgen.subscriber, job, i, stop, counts)
+                group.spawn(loadgen.subscriber, sub_job, i, stop, counts)
             for i in range(npubs):
                 group.spawn(loadgen.publisher, job, i, go)
             group.wait_ready(nsubs + npubs, job.deadline)
+            placement.before_go()
             window.mark()
             go.set()
             _watch(group, counts, scenario, settings, job.deadline)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -160,6 +161,22 @@ class ServerProcess:
             elif READY_TEXT in line:
                 self._ready.set()
         self._eof.set()
+
+    def wait_for_line(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+        """The first log line matching ``pattern``, polled for up to ``timeout`` seconds.
+
+        For lines printed after "Server is ready" (e.g. the route listener of a cluster
+        node); None if it never comes or the server exits first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            eof = self._eof.is_set()  # read before scanning: no line can slip past
+            for line in list(self._log):
+                if match := pattern.search(line):
+                    return match
+            if eof or time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
 
     def alive(self) -> bool:
         """True while the process is running."""

@@ -132,7 +132,8 @@ class ServerProcess(_Server):
                 if remaining <= 0 or (self.proc is not None and self.proc.poll() is not None
                                       and not self._reader_alive()):
                     return None
-                self._cond.wait(remaining)
+                # Short slices: the reader's last notify can come before the exit status.
+                self._cond.wait(min(remaining, 0.1))
 
     def _reader_alive(self) -> bool:
         return self._reader is not None and self._reader.is_alive()
