@@ -10,102 +10,19 @@ or skipped, so the same assertions hold for both servers.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import RawClient, ServerProcess
 from pynats.protocol import ops
-from pynats.protocol.parser import Parser, Role
-from route_support import ROUTE_RE
+from route_support import Peer, client, start, until_pong
 
 pytestmark = pytest.mark.interop
 
 KINDS = ["pynats", "nats-server"]
-PEER_ID = "NPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEERPEE"
-
-
-class Peer:
-    """A fake peer server on a route: sends raw bytes, receives parsed operations."""
-
-    def __init__(self, port: int):
-        self.raw = RawClient(port, read_info=False)
-        self.parser = Parser(Role.ROUTE, 1 << 16)
-        self.pending: list[ops.Op] = []
-        first = self._next(5.0)
-        assert isinstance(first, ops.Info), first
-        self.info = first.info
-
-    def send(self, data: bytes) -> None:
-        self.raw.send(data)
-
-    def register(self, server_id: str = PEER_ID, cluster: str = "C") -> None:
-        connect = {"echo": True, "verbose": False, "pedantic": False, "tls_required": False,
-                   "headers": True, "name": server_id, "cluster": cluster}
-        info = {"server_id": server_id, "server_name": "peer", "version": "2.10.0", "proto": 1,
-                "host": "127.0.0.1", "port": 1, "headers": True, "cluster": cluster}
-        self.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n" +
-                  b"INFO " + json.dumps(info).encode() + b"\r\n")
-
-    def _next(self, timeout: float) -> ops.Op:
-        deadline = time.monotonic() + timeout
-        while not self.pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no operation from the server")
-            self.raw.sock.settimeout(remaining)
-            data = self.raw.sock.recv(65536)
-            if not data:
-                raise ConnectionError("route closed")
-            self.pending.extend(self.parser.feed(data))
-        return self.pending.pop(0)
-
-    def next_op(self, timeout: float = 5.0) -> ops.Op:
-        """The next operation that is not the reference's system traffic or a PING."""
-        while True:
-            op = self._next(timeout)
-            if isinstance(op, ops.Ping):
-                self.send(b"PONG\r\n")
-            elif isinstance(op, ops.RSub | ops.RUnsub | ops.RMsg) and op.account == b"$SYS":
-                continue
-            elif not isinstance(op, ops.Pong | ops.Info):
-                return op
-
-    def expect(self, wanted: Callable[[ops.Op], bool], timeout: float = 5.0) -> ops.Op:
-        op = self.next_op(timeout)
-        assert wanted(op), op
-        return op
-
-    def sync(self) -> None:
-        """PING/PONG: everything the server sent before it is read; kept for next_op."""
-        self.send(b"PING\r\n")
-        deadline = time.monotonic() + 5.0
-        keep: list[ops.Op] = []
-        while True:
-            op = self._next(deadline - time.monotonic())
-            if isinstance(op, ops.Pong):
-                self.pending = keep + self.pending
-                return
-            keep.append(op)
-
-    def close(self) -> None:
-        self.raw.close()
-
-
-def start(kind: str, tmp_path: Path, extra: str = "") -> tuple[ServerProcess, int]:
-    conf = tmp_path / f"{kind}.conf"
-    conf.write_text(f"cluster {{ name: C, listen: 127.0.0.1:-1 {extra} }}\n")
-    server = ServerProcess(kind, ["-c", str(conf)]).start()
-    line = server.wait_for_log("Listening for route connections on", 10.0)
-    assert line is not None, server.lines
-    match = ROUTE_RE.search(line)
-    assert match is not None
-    return server, int(match.group(2))
-
-
 @pytest.fixture(params=KINDS)
 def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
     server, port = start(request.param, tmp_path)
@@ -113,22 +30,6 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Serve
         yield server, port
     finally:
         server.stop()
-
-
-def client(server: ServerProcess) -> RawClient:
-    raw = RawClient(server.port)
-    raw.send(b'CONNECT {"verbose":false,"headers":true}\r\n')
-    raw.ping_pong()
-    return raw
-
-
-def until_pong(raw: RawClient) -> bytes:
-    """Everything a client receives before the PONG to a PING sent now."""
-    raw.send(b"PING\r\n")
-    got = b""
-    while not got.endswith(b"PONG\r\n"):
-        got += raw.read_line()
-    return got[: -len(b"PONG\r\n")]
 
 
 def test_accepting_side_sends_info_first(node: tuple[ServerProcess, int]) -> None:

@@ -66,6 +66,9 @@ RECONNECT_JITTER: Final = 0.1
 #: Unsent bytes past which a route is cut off: nats-server has no such limit on routes;
 #: this only bounds the memory a peer that stopped reading can cost.
 ROUTE_MAX_PENDING: Final = 256 * 1024 * 1024
+#: Logged at start-up when ``cluster.permissions`` is configured.
+PERMISSIONS_WARNING: Final = ("Route permissions (cluster.permissions) are not enforced by "
+                              "pynats yet: every subject is imported and exported")
 #: Characters of a dynamically generated cluster name.
 _NAME_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -167,6 +170,8 @@ class Cluster:
         if self.dynamic:
             server.log.warn("Cluster name was dynamically generated, consider setting one")
         server.log.notice(f"Listening for route connections on {host_port(opts.host, self.port)}")
+        if opts.permissions is not None:
+            server.log.warn(PERMISSIONS_WARNING)
         self.attach()
         self._advertised = self.client_connect_urls()
         for raw in opts.routes:
@@ -216,7 +221,8 @@ class Cluster:
 
     def dial(self, url: RouteURL, delay: float = 0.0) -> None:
         """Dial ``url`` (once at a time per URL), retrying as the module docstring says."""
-        if self._closing or url.raw in self._dialers or url.raw in self._self_urls:
+        if (self._listener is None or self._closing or url.raw in self._dialers
+                or url.raw in self._self_urls):  # not started, stopping, busy, or us
             return
         task = self.server.loop.create_task(self._solicit(url, delay))
         self._dialers[url.raw] = task

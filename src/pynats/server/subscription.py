@@ -51,6 +51,12 @@ class RemoteSubscription:
         self.queue = queue
         self.weight = weight
 
+    @property
+    def sid(self) -> bytes:
+        """The key nats-server shows as a route subscription's sid (``/routez``)."""
+        key = b"R " + self.account.encode() + b" " + self.subject
+        return key + b" " + self.queue if self.queue else key
+
     def __repr__(self) -> str:
         q = f" queue={self.queue!r} weight={self.weight}" if self.queue else ""
         return f"<RemoteSubscription rid={self.route.rid} {self.subject!r}{q}>"
