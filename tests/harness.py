@@ -54,6 +54,20 @@ def server_command(kind: str) -> list[str]:
     return [binary]
 
 
+def server_env() -> dict[str, str]:
+    """The environment for a server subprocess that may run in another directory.
+
+    ``PYTHONPATH=src`` is relative: a pynats-server started with another working
+    directory would import whichever pynats is installed instead of this checkout's.
+    The path of the pynats the tests import is made absolute here.
+    """
+    import pynats
+
+    source = str(Path(pynats.__file__).resolve().parent.parent)
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([source, *rest]))
+
+
 class _Server:
     """What both kinds of test server share: a context manager with a URL."""
 
@@ -94,7 +108,7 @@ class ServerProcess(_Server):
     # -- lifecycle -------------------------------------------------------------------
     def start(self, timeout: float = READY_TIMEOUT) -> Self:
         argv = [*server_command(self.kind), "-a", "127.0.0.1", "-p", "-1", *self.args]
-        env = dict(os.environ, **(self.env or {}))
+        env = dict(server_env(), **(self.env or {}))
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -367,6 +381,7 @@ __all__ = [
     "ServerProcess",
     "nats_server_binary",
     "server_command",
+    "server_env",
     "start_server",
     "stop_all",
     "write_conf",

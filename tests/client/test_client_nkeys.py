@@ -6,9 +6,7 @@ seed and sends ``nkey`` + ``sig``.
 
 *Creds files* need a server in operator mode: the operator, account and user JWTs are
 made here with :func:`pynats.nkeys.encode_jwt` and the account JWT is preloaded into a
-``resolver: MEMORY``. pynats-server has no operator mode yet, so those tests run against
-the reference nats-server only: they are parametrized on ``kind = "nats-server"`` alone
-(not skipped for pynats-server).
+``resolver: MEMORY``; they run against both servers too.
 
 The unit tests at the end check the pure part (what goes into CONNECT) and the option
 checks, with no server.
@@ -42,10 +40,6 @@ OPERATOR = KeyPair(encode_seed(Prefix.OPERATOR, bytes(range(64, 96))))
 ACCOUNT = KeyPair(encode_seed(Prefix.ACCOUNT, bytes(range(96, 128))))
 SYSTEM = KeyPair(encode_seed(Prefix.ACCOUNT, bytes(range(128, 160))))
 UNKNOWN_ACCOUNT = KeyPair(encode_seed(Prefix.ACCOUNT, bytes(range(160, 192))))
-
-#: Operator mode exists only in nats-server for now (see the module docstring).
-REFERENCE_ONLY = pytest.mark.parametrize("kind", ["nats-server"])
-
 
 def conf_server(kind: str, path: Path, text: str) -> ServerProcess:
     path.write_text(text)
@@ -92,7 +86,7 @@ def test_nkey_refused_blocking(nkey_server: ServerProcess, creds: dict[str, str]
         pynats.sync.connect(nkey_server.url, connect_timeout=3.0, **creds)
 
 
-# -- creds files (operator mode: nats-server only) ------------------------------------------
+# -- creds files (operator mode, both servers) -----------------------------------------------
 
 
 def _claims(subject: KeyPair, name: str, nats: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +133,6 @@ def operator_server(kind: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield srv
 
 
-@REFERENCE_ONLY
 async def test_creds_asyncio(operator_server: ServerProcess, tmp_path: Path) -> None:
     creds = creds_file(tmp_path / "user.creds", user_jwt(USER, ACCOUNT), USER.seed)
     async with await connect(operator_server.url, creds_file=creds) as client:
@@ -149,7 +142,6 @@ async def test_creds_asyncio(operator_server: ServerProcess, tmp_path: Path) -> 
         assert (await sub.next_msg(TIMEOUT)).data == b"with jwt"
 
 
-@REFERENCE_ONLY
 def test_creds_blocking(operator_server: ServerProcess, tmp_path: Path) -> None:
     creds = creds_file(tmp_path / "user.creds", user_jwt(USER, ACCOUNT), USER.seed)
     with pynats.sync.connect(operator_server.url, creds_file=str(creds)) as client:
@@ -158,7 +150,6 @@ def test_creds_blocking(operator_server: ServerProcess, tmp_path: Path) -> None:
         assert sub.next_msg(TIMEOUT).data == b"with jwt"
 
 
-@REFERENCE_ONLY
 @pytest.mark.parametrize("case", ["seed-not-the-jwt-user", "unknown-account"])
 def test_creds_refused(operator_server: ServerProcess, tmp_path: Path, case: str) -> None:
     if case == "seed-not-the-jwt-user":

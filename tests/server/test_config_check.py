@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import nats_server_binary, server_command
+from harness import nats_server_binary, server_command, server_env
 
 pytestmark = pytest.mark.interop
 
@@ -91,7 +91,7 @@ START_CASES = {
 
 def run(kind: str, args: list[str], cwd: Path) -> tuple[int, str]:
     proc = subprocess.run([*server_command(kind), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=20)
+                          text=True, timeout=20, env=server_env())
     return proc.returncode, proc.stderr.strip()
 
 

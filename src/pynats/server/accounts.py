@@ -24,10 +24,15 @@ are ignored.
 
 :func:`sync_accounts` (start-up and reload) keeps the Account objects of names that
 still exist, so bound clients keep their index, adds new ones and rewires the bridges.
+
+In operator mode accounts are not configured but looked up: the first JWT login of an
+account registers it (:func:`bind_account`), named by its public key and tagged with
+the name in its JWT, and it stays (reloads keep it) as in nats-server.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +44,7 @@ from pynats.server.subscription import RemoteSubscription, Subscription
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
+    from pynats.server.jwtauth.claims import AccountClaims
 
 #: The account of clients that have none.
 GLOBAL_ACCOUNT: Final = "$G"
@@ -64,6 +70,20 @@ class Account:
         self.remote: SubjectIndex[RemoteSubscription] = SubjectIndex(cache=cache)
         self.router = Router(self.index, dirty, remote=self.remote, account=name)
         self.delivery_filter = DeliveryFilter(self.index)
+        #: The account JWT in operator mode (None for configured accounts).
+        self.claims: AccountClaims | None = None
+        #: When the claims were taken (wall clock), for ``/accountz``.
+        self.updated = 0.0
+
+    @property
+    def name_tag(self) -> str:
+        """The name in the account JWT ("" without one)."""
+        return self.claims.name if self.claims is not None else ""
+
+    @property
+    def trace_label(self) -> str:
+        """How log prefixes name the account: ``A.../name`` with a JWT name, else its name."""
+        return f"{self.name}/{self.name_tag}" if self.name_tag else self.name
 
     def __repr__(self) -> str:
         return f"Account({self.name!r})"
@@ -84,6 +104,9 @@ def sync_accounts(options: ServerOptions, current: dict[str, Account], dirty: li
     """
     accounts = {name: current.get(name) or Account(name, dirty, cache)
                 for name in account_names(options)}
+    if options.operator_mode:  # accounts looked up so far stay registered
+        accounts.update((name, account) for name, account in current.items()
+                        if account.claims is not None and name not in accounts)
     bridges: dict[str, list[StreamBridge]] = {name: [] for name in accounts}
     exports = {account.name: account.exports for account in options.accounts}
     for account in options.accounts:
@@ -96,6 +119,25 @@ def sync_accounts(options: ServerOptions, current: dict[str, Account], dirty: li
     for name, found in bridges.items():
         accounts[name].router.set_bridges(found)
     return accounts
+
+
+def bind_account(accounts: dict[str, Account], name: str, dirty: list[Connection],
+                 claims: AccountClaims | None = None, cache: bool = True) -> Account:
+    """The account ``name``, registered first if needed (operator mode's lookups).
+
+    Args:
+        accounts: The server's accounts, by name; a new one is added to it.
+        name: The account's name (an account public key in operator mode).
+        dirty: The shared list of connections with pending output.
+        claims: The account's JWT claims, recorded on the account.
+        cache: Whether a new account's index caches match results.
+    """
+    account = accounts.get(name)
+    if account is None:
+        account = accounts[name] = Account(name, dirty, cache)
+    if claims is not None and account.claims is not claims:
+        account.claims, account.updated = claims, time.time()
+    return account
 
 
 def _exported(exports: Iterable[Export], imp: Import, importer: str) -> bool:
@@ -112,4 +154,5 @@ def _bridge(imp: Import, target: Router) -> StreamBridge:
     return StreamBridge(imp.subject.encode(), prefix, target)
 
 
-__all__ = ["GLOBAL_ACCOUNT", "SYSTEM_ACCOUNT", "Account", "account_names", "sync_accounts"]
+__all__ = ["GLOBAL_ACCOUNT", "SYSTEM_ACCOUNT", "Account", "account_names", "bind_account",
+           "sync_accounts"]

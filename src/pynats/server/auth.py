@@ -35,6 +35,13 @@ Failed checks are never cached.
 
 Users of ``accounts`` blocks authenticate as above; ``Login.user.account`` names the
 account the client is bound to at login (``accounts.py``; ``""`` is ``$G``).
+
+In operator mode (``operator`` or ``trusted_keys`` configured) none of the above
+applies: every client must present a user JWT, and the decision is
+:class:`~pynats.server.jwtauth.mode.OperatorMode`'s (:meth:`Authenticator.jwt_login`).
+The login then carries the :class:`~pynats.server.jwtauth.login.JwtUser` (``Login.jwt``)
+and its user stands for the JWT: its public key, its permissions, and its account's
+public key as the account name.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import base64
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -51,6 +58,8 @@ import bcrypt
 
 from pynats import nkeys
 from pynats.server.config.options import Permissions, ServerOptions, User
+from pynats.server.gotext import go_quote
+from pynats.server.jwtauth import JwtRequest, JwtUser, JwtVerdict, OperatorMode
 
 #: What nats-server shows in place of a token (logs, ``/connz`` ``authorized_user``).
 REDACTED: Final = "[REDACTED]"
@@ -80,13 +89,17 @@ class Credentials:
     jwt: str = ""
     #: The nonce the server sent in this connection's INFO ("" if none): what ``sig`` signs.
     nonce: str = ""
+    #: The client's address (a user JWT may restrict it, ``src``).
+    host: str = ""
 
     @classmethod
-    def from_connect(cls, options: Mapping[str, Any], nonce: str = "") -> Credentials:
+    def from_connect(cls, options: Mapping[str, Any], nonce: str = "",
+                     host: str = "") -> Credentials:
         """Pick the credentials out of decoded CONNECT options (lower-cased keys)."""
         return cls(user=options.get("user", ""), password=options.get("pass", ""),
                    token=options.get("auth_token", ""), nkey=options.get("nkey", ""),
-                   sig=options.get("sig", ""), jwt=options.get("jwt", ""), nonce=nonce)
+                   sig=options.get("sig", ""), jwt=options.get("jwt", ""), nonce=nonce,
+                   host=host)
 
     @property
     def given(self) -> bool:
@@ -127,11 +140,27 @@ class Login:
 
     user: User
     credentials: Credentials
+    #: The user JWT's login, in operator mode.
+    jwt: JwtUser | None = None
 
     @property
     def permissions(self) -> Permissions | None:
         """The permissions to enforce (``None``: everything allowed)."""
         return self.user.permissions
+
+    def shown_user(self) -> str:
+        """``/connz`` ``authorized_user``: the JWT's user key, else as the credentials."""
+        return self.jwt.public_key if self.jwt is not None else self.credentials.shown_user()
+
+    def label(self) -> str:
+        """The identity in the client's log prefix (``jwt:U...``, ``user:alice``)."""
+        return f"jwt:{self.jwt.public_key}" if self.jwt is not None else self.credentials.label()
+
+    def who(self) -> str:
+        """The identity in log messages (``JWT User "U..."``, ``User "alice"``)."""
+        if self.jwt is not None:
+            return f"JWT User {go_quote(self.jwt.public_key)}"
+        return self.credentials.who()
 
 
 #: The stand-in user of token and open logins.
@@ -150,6 +179,8 @@ class Authenticator:
         auth = options.authorization
         self.users: dict[str, User] = {}
         self.nkeys: dict[str, User] = {}
+        #: Operator mode (JWT logins), when operators or trusted keys are configured.
+        self.operator = OperatorMode(options) if options.operator_mode else None
         for user in (*auth.users, *(u for account in options.accounts for u in account.users)):
             if user.nkey:
                 self.nkeys[user.nkey] = user
@@ -159,7 +190,8 @@ class Authenticator:
         self.password = auth.password
         self.token = auth.token
         #: Whether clients must authenticate (an auth timer runs, CONNECT comes first).
-        self.required = bool(self.users or self.nkeys or self.username or self.token)
+        self.required = self.operator is not None or bool(
+            self.users or self.nkeys or self.username or self.token)
         self.no_auth_user = self.users.get(options.no_auth_user) if options.no_auth_user else None
         #: INFO's ``auth_required``: false when no_auth_user lets clients in without.
         self.info_required = self.required and not options.no_auth_user
@@ -168,6 +200,8 @@ class Authenticator:
         """Check CONNECT credentials; returns the login, or None to refuse the client."""
         if not self.required:
             return Login(ANONYMOUS, creds)
+        if self.operator is not None:
+            return self.jwt_login(creds, lambda account: 0, conn_type)[0]
         if self.nkeys and creds.nkey:
             return self._nkey_login(creds, conn_type)
         if self.users:
@@ -180,6 +214,28 @@ class Authenticator:
                 self.password, creds.password):
             return Login(User(username=self.username), creds)
         return None
+
+    def jwt_login(self, creds: Credentials, clients_in: Callable[[str], int],
+                  conn_type: str = STANDARD) -> tuple[Login | None, JwtVerdict]:
+        """Operator mode: the login a user JWT gives, and the verdict with its log lines.
+
+        Args:
+            creds: The CONNECT credentials (``jwt``, ``sig``, the nonce and address).
+            clients_in: How many clients an account (by public key) has now.
+            conn_type: The kind of connection.
+
+        Raises:
+            RuntimeError: the server is not in operator mode.
+        """
+        if self.operator is None:
+            raise RuntimeError("not in operator mode")
+        request = JwtRequest(creds.jwt, creds.sig, creds.nonce, creds.host, conn_type)
+        verdict = self.operator.login(request, clients_in)
+        jwt = verdict.user
+        if jwt is None:
+            return None, verdict
+        user = User(nkey=jwt.public_key, permissions=jwt.permissions, account=jwt.account_name)
+        return Login(user, creds, jwt), verdict
 
     def effective(self, creds: Credentials) -> Credentials:
         """The credentials checked for ``creds``: no_auth_user's when none were given."""
@@ -199,8 +255,10 @@ class Authenticator:
 
         nats-server closes such clients after a reload without an error
         (``clientHasMovedToDifferentAccount``); clients that presented neither are
-        re-authenticated instead.
+        re-authenticated instead, and so are all clients in operator mode.
         """
+        if self.operator is not None:
+            return False
         if creds.nkey:
             user = self.nkeys.get(creds.nkey)
         elif creds.user:
@@ -243,8 +301,8 @@ class Authenticator:
     # -- nkey users ------------------------------------------------------------------------
     @property
     def nonce_required(self) -> bool:
-        """Whether INFO carries a nonce: nkey users are configured (``nonceRequired``)."""
-        return bool(self.nkeys)
+        """Whether INFO carries a nonce: nkey users or operator mode (``nonceRequired``)."""
+        return bool(self.nkeys) or self.operator is not None
 
     def _nkey_login(self, creds: Credentials, conn_type: str) -> Login | None:
         """A configured nkey whose owner signed this connection's nonce."""

@@ -26,7 +26,10 @@ what is already running (:func:`apply`):
   simply in force for the next reader, because everything reads ``server.options``.
 
 Each change is logged ``Reloaded: <option> = <value>``, then ``Reloaded server
-configuration (<digest>)``.
+configuration (<digest>)``. In operator mode nats-server reloads accounts every time:
+every reload logs ``authorization users`` and ``accounts`` and re-checks the clients'
+JWTs against the new options. ``resolver_preload`` is never compared (an unexported
+field in nats-server): a change is not logged, but the accounts reloaded take it in.
 """
 
 from __future__ import annotations
@@ -55,8 +58,12 @@ RELOADABLE = frozenset({
     "trace_headers", "max_traced_msg_len", "logtime", "logtime_utc", "log_file",
     "log_size_limit", "log_max_num", "log_format", "syslog", "remote_syslog", "pid_file",
     "ports_file_dir", "authorization", "accounts", "system_account",
-    "mappings", "tls", "resolver_preload",
+    "mappings", "tls",
 })
+#: Fields nats-server does not compare on reload (unexported there): never a change.
+NOT_COMPARED = frozenset({"config_file", "resolver_preload"})
+#: What nats-server logs on every reload in operator mode (it always reloads accounts).
+OPERATOR_NOTICES = ("authorization users", "accounts", "accounts")
 #: ``cluster`` fields that may change on reload; any other cluster change is refused.
 CLUSTER_RELOADABLE = frozenset({"routes", "permissions", "ping_interval", "ping_max",
                                 "write_deadline", "no_advertise"})
@@ -154,7 +161,7 @@ def diff(old: ServerOptions, new: ServerOptions) -> list[Change]:
     for field in dataclasses.fields(ServerOptions):
         name = field.name
         before, after = getattr(old, name), getattr(new, name)
-        if before == after or name == "config_file":
+        if before == after or name in NOT_COMPARED:
             continue
         if name == "cluster":
             changes.extend(_cluster_diff(before, after))
@@ -199,9 +206,12 @@ def reload(server: Server) -> list[Change]:
     apply(server, old, changes)
     server.config_digest = loaded.digest
     server.config_load_time = time.time()
-    for line in notices(changes):
+    lines = notices(changes)
+    if new.operator_mode and "authorization users" not in lines:
+        lines = [*OPERATOR_NOTICES, *lines]
+    for line in lines:
         server.log.notice(f"Reloaded: {line}")
-    apply_authorization(server, changes)  # after the notices, as nats-server's order
+    apply_authorization(server, changes, always=new.operator_mode)  # after the notices
     server.log.notice(f"Reloaded server configuration ({loaded.digest})")
     return changes
 
@@ -235,9 +245,13 @@ def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
             hook(old.cluster.routes, opts.cluster.routes)
 
 
-def apply_authorization(server: Server, changes: list[Change]) -> None:
-    """Re-check connected clients when authorization, accounts or auth_timeout changed."""
-    if {change.name for change in changes} & {"authorization", "accounts", "auth_timeout"}:
+def apply_authorization(server: Server, changes: list[Change], always: bool = False) -> None:
+    """Re-check connected clients when authorization, accounts or auth_timeout changed.
+
+    ``always``: in operator mode nats-server reloads accounts on every reload.
+    """
+    if always or {change.name for change in changes} & {"authorization", "accounts",
+                                                        "auth_timeout"}:
         hook = getattr(server, "on_auth_reload", None)
         if hook is not None:
             hook()

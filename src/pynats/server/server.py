@@ -175,6 +175,8 @@ class Server:
         if opts.config_file:
             self.log.notice(f"Using configuration file: {opts.config_file} "
                             f"({self.config_digest})")
+        for level, line in self.auth.operator.startup_notices() if self.auth.operator else ():
+            getattr(self.log, level)(line)
         notices = list(self._notices)
         if (opts.jetstream or opts.store_dir) and JETSTREAM_WARNING not in notices:
             notices.insert(0, JETSTREAM_WARNING)

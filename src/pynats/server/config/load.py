@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynats.errors import ConfigError
-from pynats.server.config import blocks
+from pynats.server.config import blocks, operator
 from pynats.server.config.options import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_HOST,
@@ -46,6 +46,7 @@ from pynats.server.config.values import (
     want_str,
     want_strings,
 )
+from pynats.server.jwtauth.config import check_resolution, check_trusted_operators
 from pynats.server.log import go_quote
 from pynats.server.tls import server_context
 
@@ -66,7 +67,7 @@ _UNSUPPORTED_ALIASES = {"leaf": "leafnodes"}
 #: Keys nats-server accepts that change nothing in pynats.
 IGNORED = frozenset({
     "prof_port", "ocsp", "ocsp_cache", "default_js_domain", "resolver_tls",
-    "resolver_pinned_accounts", "proxies", "feature_flags", "server_metadata",
+    "proxies", "feature_flags", "server_metadata",
     "write_timeout", "proxy_protocol", "max_closed_clients_ttl", "auth_callout",
 })
 
@@ -121,11 +122,6 @@ SIMPLE: dict[str, tuple[str, Reader]] = {
     "store_dir": ("store_dir", want_str),
     "storedir": ("store_dir", want_str),
     "server_tags": ("server_tags", want_strings),
-    "trusted": ("trusted_keys", want_strings),
-    "trusted_keys": ("trusted_keys", want_strings),
-    "resolver": ("resolver", want_str),
-    "account_resolver": ("resolver", want_str),
-    "accounts_resolver": ("resolver", want_str),
 }
 _OPERATOR_KEYS = frozenset({"operator", "operators", "roots", "root", "root_operators",
                             "root_operator"})
@@ -183,6 +179,8 @@ def options_from_tree(tree: Node) -> tuple[ServerOptions, Problems, tuple[str, .
     notices: list[str] = []
     for key, value in want_map(tree).items():
         problems.guard(_top_level, key, value, fields, problems, notices)
+    if fields.get("operators") and not problems.errors:
+        operator.apply_implied(fields)
     options = _default_auth_timeout(ServerOptions(**fields), "auth_timeout" in fields)
     _check_names(tree, options, problems)
     return options, problems, tuple(dict.fromkeys(notices))
@@ -206,7 +204,7 @@ def _top_level(key: str, value: Node, fields: dict[str, Any], problems: Problems
     elif _UNSUPPORTED_ALIASES.get(name, name) in UNSUPPORTED:
         _unsupported(_UNSUPPORTED_ALIASES.get(name, name), value, fields, notices)
     elif name in _OPERATOR_KEYS:
-        fields["operators"] = want_strings(value)
+        operator.operators(name, value, fields, problems)
     elif name not in IGNORED:
         problems.unknown(key, value)
 
@@ -323,14 +321,6 @@ def _websocket(name: str, value: Node, fields: dict[str, Any], problems: Problem
     fields["websocket"] = blocks.parse_websocket(value, problems)
 
 
-def _resolver_preload(name: str, value: Node, fields: dict[str, Any],
-                      problems: Problems) -> None:
-    if not isinstance(value.value, dict):
-        problems.error(value, "preload should be a map of account_public_key:account_jwt")
-        return
-    fields["resolver_preload"] = tuple((key, want_str(jwt)) for key, jwt in value.value.items())
-
-
 _SPECIAL: dict[str, Special] = {
     "listen": _listen, "http": _listen, "https": _listen,
     "max_payload": _int32, "max_control_line": _int32,
@@ -341,7 +331,11 @@ _SPECIAL: dict[str, Special] = {
     "trace_verbose": _trace_verbose, "log_format": _log_format,
     "authorization": _authorization, "accounts": _accounts,
     "mappings": _mappings, "maps": _mappings, "tls": _tls, "cluster": _cluster,
-    "websocket": _websocket, "ws": _websocket, "resolver_preload": _resolver_preload,
+    "websocket": _websocket, "ws": _websocket,
+    "resolver_preload": operator.resolver_preload, "resolver": operator.resolver,
+    "account_resolver": operator.resolver, "accounts_resolver": operator.resolver,
+    "trusted": operator.trusted_keys, "trusted_keys": operator.trusted_keys,
+    "resolver_pinned_accounts": operator.pinned_accounts,
 }
 
 
@@ -447,13 +441,17 @@ def validate(options: ServerOptions) -> None:
         raise ConfigError("server name cannot contain spaces")
     if " " in options.cluster.name:
         raise ConfigError("cluster name cannot contain spaces")
+    check_trusted_operators(options)
     _validate_no_auth_user(options)
+    check_resolution(options)
 
 
 def _validate_no_auth_user(options: ServerOptions) -> None:
     name = options.no_auth_user
     if not name:
         return
+    if options.operators:
+        raise ConfigError("no_auth_user not compatible with Trusted Operator")
     users = [*options.authorization.users, *(u for a in options.accounts for u in a.users)]
     if not users:
         raise ConfigError(f"no_auth_user: {go_quote(name)} present, but users/nkeys are "

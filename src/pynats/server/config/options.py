@@ -274,11 +274,16 @@ class ServerOptions:
     system_account: str = ""
     no_system_account: bool = False
     mappings: tuple[tuple[str, str], ...] = ()
-    #: Operator mode (decentralized auth): JWTs or paths as written in the file.
+    #: Operator mode (decentralized auth): the operator JWTs (read from the files named).
     operators: tuple[str, ...] = ()
+    #: Operator public keys trusted instead of operator JWTs.
     trusted_keys: tuple[str, ...] = ()
+    #: The account resolver, normalized: ``MEMORY``, ``URL(<url>)``, ``FULL(<dir>)``...
     resolver: str = ""
+    #: ``(account public key, account JWT)`` pairs for the memory resolver.
     resolver_preload: tuple[tuple[str, str], ...] = ()
+    #: Only users of these accounts may connect (empty: any account).
+    resolver_pinned_accounts: tuple[str, ...] = ()
 
     tls: TLSOptions | None = None
     allow_non_tls: bool = False
@@ -288,3 +293,8 @@ class ServerOptions:
     #: Accepted for compatibility; JetStream is out of scope, so it is never advertised.
     jetstream: bool = False
     store_dir: str = ""
+
+    @property
+    def operator_mode(self) -> bool:
+        """Whether clients authenticate with JWTs (operators or trusted keys configured)."""
+        return bool(self.operators or self.trusted_keys)

@@ -6,6 +6,11 @@ nats-server always has the global account ``$G`` and, unless ``no_system_account
 set, a system account (``$SYS`` or the configured ``system_account``), plus the
 accounts of the ``accounts`` block. :func:`account_names` lists them from the options.
 
+In operator mode the accounts are those in use: ``$G``, the system account (named by
+its public key; ``$SYS``, not reported as the system account, when none is configured)
+and every account a JWT user has logged in to (:func:`server_accounts`); their detail
+adds the account JWT, its issuer, the name it gives and its decoded claims.
+
 A client belongs to the account it was bound to at login (``$G`` without one);
 :func:`account_of` reads a session's ``account`` attribute (a name, or an object with a
 ``name``). ``/accountz?acc=NAME`` details one account: its
@@ -38,6 +43,7 @@ from pynats.server.sublist import IndexStats
 
 if TYPE_CHECKING:
     from pynats.server.config.options import Account, Export, Import, ServerOptions
+    from pynats.server.jwtauth.claims import AccountClaims
     from pynats.server.server import Server
     from pynats.server.sessions.client import ClientSession
 
@@ -50,8 +56,11 @@ _EMPTY_STATS: Final = IndexStats(0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def system_account_name(options: ServerOptions) -> str:
-    """The system account's name, or "" with ``no_system_account``."""
-    if options.no_system_account:
+    """The system account's name, or "" with ``no_system_account``.
+
+    In operator mode only a configured system account (a public key) is reported.
+    """
+    if options.no_system_account or (options.operator_mode and not options.system_account):
         return ""
     return options.system_account or SYSTEM_ACCOUNT
 
@@ -61,6 +70,13 @@ def account_names(options: ServerOptions) -> list[str]:
     names = [system_account_name(options), GLOBAL_ACCOUNT]
     names += [account.name for account in options.accounts]
     return [name for name in dict.fromkeys(names) if name]
+
+
+def server_accounts(server: Server) -> list[str]:
+    """The accounts a server has now: configured ones, or in operator mode those in use."""
+    if server.options.operator_mode:
+        return list(server.accounts)
+    return account_names(server.options)
 
 
 def account_of(session: ClientSession) -> str:
@@ -166,7 +182,7 @@ def accountz(server: Server, query: AccountzQuery | None = None, *,
     system = system_account_name(server.options)
     if system:
         result["system_account"] = system
-    names = account_names(server.options)
+    names = server_accounts(server)
     if not q.account:
         result["accounts"] = names
     elif q.account in names:
@@ -181,12 +197,17 @@ def account_detail(server: Server, name: str) -> JSONObject:
     opts = server.options
     sessions = account_sessions(server.clients.values(), name)
     configured = _configured(opts, name)
-    detail: JSONObject = {"account_name": name,
-                          "update_time": rfc3339(to_ns(server.config_load_time))}
+    claims = account_claims(server, name)
+    updated = server.config_load_time
+    runtime = server.accounts.get(name)
+    if claims is not None and runtime is not None and runtime.updated:
+        updated = runtime.updated
+    detail: JSONObject = {"account_name": name, "update_time": rfc3339(to_ns(updated))}
     if name == system_account_name(opts):
         detail["is_system"] = True
+    expired = claims is not None and 0 < claims.expires <= time.time()
     detail.update({
-        "expired": False, "complete": True, "jetstream_enabled": False,
+        "expired": expired, "complete": True, "jetstream_enabled": False,
         "leafnode_connections": 0, "client_connections": len(sessions),
         "subscriptions": sum(len(session.subs) for session in sessions),
     })
@@ -199,9 +220,23 @@ def account_detail(server: Server, name: str) -> JSONObject:
         detail["exports"] = [_export(export) for export in configured.exports]
     if configured is not None and configured.imports:
         detail["imports"] = [_import(imported) for imported in configured.imports]
-    detail["name_tag"] = name
+    if claims is not None:
+        detail.update(jwt=claims.token, issuer_key=claims.issuer, name_tag=claims.name,
+                      decoded_jwt=dict(claims.raw))
+    else:
+        detail["name_tag"] = name
     detail["sublist_stats"] = sublist_stats(index_stats(server, name))
     return detail
+
+
+def account_claims(server: Server, name: str) -> AccountClaims | None:
+    """The JWT claims of account ``name`` in operator mode (None for others)."""
+    runtime = server.accounts.get(name)
+    if runtime is not None and runtime.claims is not None:
+        return runtime.claims
+    operator = server.auth.operator
+    registered = operator.account(name) if operator is not None else None
+    return registered.claims if registered is not None else None
 
 
 def _configured(options: ServerOptions, name: str) -> Account | None:
@@ -265,7 +300,7 @@ def accstatz(server: Server, query: AccstatzQuery | None = None, *,
     q = query or AccstatzQuery()
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = []
-    for name in account_names(server.options):
+    for name in server_accounts(server):
         sessions = account_sessions(server.clients.values(), name)
         if sessions or q.unused:
             stats.append(_account_stat(server, name, sessions))
@@ -291,7 +326,8 @@ def _data_stats(msgs: int, size: int) -> JSONObject:
 
 
 __all__ = [
-    "GLOBAL_ACCOUNT", "SYSTEM_ACCOUNT", "AccountzQuery", "AccstatzQuery", "account_detail",
-    "account_names", "account_of", "account_sessions", "accountz", "accstatz",
-    "client_traffic", "index_stats", "sublist_stats", "system_account_name",
+    "GLOBAL_ACCOUNT", "SYSTEM_ACCOUNT", "AccountzQuery", "AccstatzQuery", "account_claims",
+    "account_detail", "account_names", "account_of", "account_sessions", "accountz",
+    "accstatz", "client_traffic", "index_stats", "server_accounts", "sublist_stats",
+    "system_account_name",
 ]

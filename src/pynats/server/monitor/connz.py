@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
-from pynats.server.monitor.accountz import GLOBAL_ACCOUNT, account_names, account_of
+from pynats.server.monitor.accountz import GLOBAL_ACCOUNT, account_of, server_accounts
 from pynats.server.monitor.formats import (
     JSONObject,
     QueryError,
@@ -163,7 +163,7 @@ def connz(server: Server, query: ConnzQuery | None = None, *,
     result: JSONObject = {"server_id": server.server_id, "now": rfc3339(now_ns),
                           "num_connections": 0, "total": 0, "offset": q.offset,
                           "limit": q.limit, "connections": []}
-    if q.account and q.account not in account_names(server.options):
+    if q.account and q.account not in server_accounts(server):
         return dict(result, server_id="", connections=None)
     opened = list(server.clients.values()) if q.state is not ConnState.CLOSED else []
     closed = list(server.closed_clients) if q.state is not ConnState.OPEN else []
@@ -336,8 +336,13 @@ def _conn_extras(session: ClientSession, query: ConnzQuery) -> JSONObject:
                                                for sub in session.subs.values()]
     elif session.subs and query.subs:
         extras["subscriptions_list"] = [text(sub.subject) for sub in session.subs.values()]
+    jwt = session.login.jwt if session.login is not None else None
+    if query.auth and jwt is not None:
+        extras["jwt"] = jwt.claims.token
+        extras["issuer_key"] = jwt.signing_key or jwt.account_name
     if query.auth and not session.closed:
-        extras["name_tag"] = account  # nats-server tags a client with its account's name
+        # nats-server tags a client with its account's name (the JWT's name, if any).
+        extras["name_tag"] = jwt.account.name if jwt is not None else account
     return extras
 
 

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Final
 from pynats.protocol.subjects import is_valid_literal, matches
 from pynats.server.monitor.accountz import (
     GLOBAL_ACCOUNT,
-    account_names,
     account_of,
     index_stats,
+    server_accounts,
     sublist_stats,
 )
 from pynats.server.monitor.connz import sub_detail
@@ -102,7 +102,7 @@ def subsz(server: Server, query: SubszQuery | None = None, *,
 
 
 def _listed(server: Server, q: SubszQuery) -> list[JSONObject]:
-    if q.account and q.account not in account_names(server.options):
+    if q.account and q.account not in server_accounts(server):
         return []
     test = q.test.encode()
     found = []

@@ -14,7 +14,7 @@ the server when a client goes) plus every open client's own counters plus the ro
 ``/proc/self/statm`` and :class:`CpuMeter`; they are the only outside reads.
 
 Not reported: JetStream's ``feature_flags`` (no JetStream), ``git_commit`` (no build
-commit), operator JWTs (no operator mode yet).
+commit).
 """
 
 from __future__ import annotations
@@ -298,6 +298,10 @@ def _trailer(server: Server) -> JSONObject:
     result: JSONObject = {}
     if server.options.server_tags:
         result["tags"] = list(server.options.server_tags)
+    operator = server.auth.operator
+    if operator is not None and operator.operators:
+        result["trusted_operators_jwt"] = [op.token for op in operator.operators]
+        result["trusted_operators_claim"] = [dict(op.raw) for op in operator.operators]
     system = system_account_name(server.options)
     if system:
         result["system_account"] = system

@@ -24,6 +24,8 @@ the client's state so that no state is tested per message:
 
 Authentication itself is decided by ``server.auth`` (``auth.py``); permissions are
 compiled by ``permissions.py``. After a reload the server calls :meth:`recheck_auth`.
+In operator mode the login is a user JWT's; ``jwtsession.py`` applies what comes with
+it (the account registered under its public key, limits, the expiry timer).
 
 With TLS on the client port, ``start`` hands the connection to
 ``Connection.begin_tls`` and the auth and ping timers start only once the client is
@@ -64,6 +66,7 @@ from pynats.server.auth import (
 from pynats.server.config.options import Permissions
 from pynats.server.log import conn_prefix, go_quote, host_port
 from pynats.server.permissions import ClientPermissions
+from pynats.server.sessions import jwtsession
 from pynats.server.subscription import Subscription
 from pynats.server.tls import PeerTLS, handshake_error, map_certificate_user, pinned_failure
 from pynats.server.tlstransport import HandshakeTimeout
@@ -128,6 +131,10 @@ class ClientSession:
         #: ``/connz`` ``authorized_user`` (set from CONNECT even when it is refused).
         self.user = ""
         self.permissions: ClientPermissions | None = None
+        #: Subscriptions a JWT login allows (-1: no limit); None: the server's limit.
+        self.max_subs: int | None = None
+        #: Closes the client when its user or account JWT expires.
+        self.expiry_timer: asyncio.TimerHandle | None = None
         self._auth_label = ""  # '"A/user:alice"' in log prefixes, after CONNECT
         self._auth_timer: asyncio.TimerHandle | None = None
         #: Authentication is configured and the client has not passed it yet.
@@ -246,6 +253,7 @@ class ClientSession:
             self._ping_timer.cancel()
             self._ping_timer = None
         self._clear_auth_timer()
+        jwtsession.stop(self)
         self._drop_permissions()
         for sub in self.subs.values():
             self.index.remove(sub)
@@ -331,11 +339,14 @@ class ClientSession:
         self._log_in(login)
         return True
 
-    def _auth_violation(self, creds: Credentials | None = None) -> None:
+    def _auth_violation(self, creds: Credentials | None = None,
+                        login: Login | None = None) -> None:
         detail = self.server.auth.nkey_refusal(creds or self.credentials)
         if detail:
             self.server.log.debug(f"{self.describe()}{detail}")
         who = self.server.auth.effective(creds or self.credentials).who()
+        if self.server.auth.operator is not None:  # nats-server names only a JWT it took
+            who = login.who() if login is not None else ""
         self.server.log.error(f"{self.describe()}authentication error" +
                               (f" - {who}" if who else ""))
         self.conn.close("Authentication Failure", "Authorization Violation")
@@ -343,6 +354,8 @@ class ClientSession:
     def _authenticate(self, creds: Credentials) -> Login | None:
         """CONNECT's login: by client certificate with ``verify_and_map``, else as usual."""
         tls, auth = self.server.client_tls, self.server.auth
+        if auth.operator is not None:
+            return jwtsession.login(self, creds)
         if tls is not None and tls.map_users and auth.users and not (auth.nkeys and creds.nkey):
             return self._certificate_login(creds)
         return auth.authenticate(creds)
@@ -371,11 +384,17 @@ class ClientSession:
     def _log_in(self, login: Login) -> None:
         """Become ``login``'s user: identity, permissions, and the matching handlers."""
         self.login = login
-        self.user = login.credentials.shown_user()
+        self.user = login.shown_user()
         self.awaiting_auth = False
         self._drop_permissions()
-        self._bind(self.server.accounts.get(login.user.account or GLOBAL_ACCOUNT, self.account))
+        if login.jwt is not None:
+            self._bind(jwtsession.account(self.server, login.jwt))
+        else:
+            self._bind(self.server.accounts.get(login.user.account or GLOBAL_ACCOUNT,
+                                                self.account))
         self.set_permissions(login.permissions)
+        if login.jwt is not None:
+            jwtsession.start(self, login.jwt)
 
     def _bind(self, account: Account) -> None:
         """Join ``account``: its index and router serve this client from now on."""
@@ -447,8 +466,8 @@ class ClientSession:
             queue = f" using queue {_quoted(sub.queue)}" if sub.queue else ""
             where = f"{_quoted(sub.subject)}{queue} (sid {_quoted(sub.sid)})"
             self.conn.send_now(encode_err(f"Permissions Violation for Subscription to {where}"))
-            creds = self.login.credentials if self.login is not None else self.credentials
-            who = creds.who() or 'User "N/A"'
+            who = (self.login.who() if self.login is not None else self.credentials.who()
+                   ) or 'User "N/A"'
             self.server.log.notice(f"Removed sub {where} for {who} - not authorized")
 
     def denies_delivery(self, subject: bytes) -> bool:
@@ -468,11 +487,14 @@ class ClientSession:
             self.server.log.debug(f"{self.describe()}malformed CONNECT")
             self.conn.close("Protocol Violation")
             return
-        self.credentials = Credentials.from_connect(options, nonce=self.nonce)
+        self.credentials = Credentials.from_connect(options, nonce=self.nonce,
+                                                    host=self.conn.host)
         self.user = self.server.auth.effective(self.credentials).shown_user()
         login = self._authenticate(self.credentials)
+        if self.closed:
+            return
         if login is None or options.get("account") or options.get("new_account"):
-            self._auth_violation()
+            self._auth_violation(login=login)
             return
         self.verbose = options.get("verbose", self.verbose)
         self.pedantic = options.get("pedantic", self.pedantic)
@@ -497,8 +519,8 @@ class ClientSession:
                 self.remove_subscription(sub)
         self.connected = True
         self._log_in(login)
-        label = login.credentials.label()
-        self._auth_label = go_quote(f"{self.account.name}/{label}") if label else ""
+        label = login.label()
+        self._auth_label = go_quote(f"{self.account.trace_label}/{label}") if label else ""
         self.rtt = max(self.server.now() - self._start_time, 1e-6)  # nats-server's estimate
         if self.verbose:
             self.conn.send(OK)
@@ -637,8 +659,9 @@ class ClientSession:
                 perms is not None and not perms.may_subscribe(op.subject, op.queue)):
             self._subscribe_violation(op)
             return
-        limit = self.server.options.max_subscriptions
-        if limit > 0 and len(self.subs) >= limit:
+        limit = self.max_subs if self.max_subs is not None else (
+            self.server.options.max_subscriptions or -1)
+        if limit >= 0 and len(self.subs) >= limit:
             self.server.log.error(f"{self.describe()}maximum subscriptions exceeded")
             self.conn.send(b"-ERR 'maximum subscriptions exceeded'\r\n")
             return
