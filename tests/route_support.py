@@ -121,7 +121,7 @@ class Peer:
 
 def start(kind: str, tmp_path: Path, extra: str = "") -> tuple[ServerProcess, int]:
     conf = tmp_path / f"{kind}.conf"
-    conf.write_text(f"cluster {{ name: C, listen: 127.0.0.1:-1 {extra} }}\n")
+    conf.write_text(f"cluster {{ name: C, listen: 127.0.0.1:-1\n{extra}\n}}\n")
     server = ServerProcess(kind, ["-c", str(conf)]).start()
     line = server.wait_for_log("Listening for route connections on", 10.0)
     assert line is not None, server.lines

@@ -26,6 +26,11 @@ compression (CLUSTER.md; one connection per peer carries every account):
 * **Cluster name.** A configured name is fixed; without one a random name is made
   and, like nats-server, given up for a peer's configured name (or a greater dynamic
   one): "Cluster name updated to ...", and every other route is closed to be re-made.
+* **Route permissions** (``cluster.permissions``, CLUSTER.md section 14): ``import``
+  limits the interest announced to peers (so they send only what we import; like
+  nats-server, a routed message is not checked again on arrival); ``export`` limits
+  the peer interest taken in, so only exported subjects are forwarded. Both
+  are compiled like a user's publish and subscribe permissions (``permissions.py``).
 * **Client URLs.** Each registered peer's ``connect_urls`` are advertised to our
   clients (``connect_urls`` in client INFO, pushed to protocol-1 clients whenever the
   set changes) unless ``no_advertise``; a peer in lame duck mode is left out.
@@ -38,7 +43,9 @@ import functools
 import os
 import random
 import secrets
+import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,8 +53,11 @@ from pynats import SERVER_VERSION
 from pynats.protocol.encode import encode_rs_minus, encode_rs_plus
 from pynats.protocol.parser import Role
 from pynats.server.auth import compare_secret
+from pynats.server.config.options import Permissions, RoutePermissions
 from pynats.server.connection import Connection
 from pynats.server.log import host_port
+from pynats.server.monitor.routez import subject_permission
+from pynats.server.permissions import ClientPermissions
 from pynats.server.sessions.route import RouteSession
 from pynats.server.tls import RouteTLS
 
@@ -66,9 +76,6 @@ RECONNECT_JITTER: Final = 0.1
 #: Unsent bytes past which a route is cut off: nats-server has no such limit on routes;
 #: this only bounds the memory a peer that stopped reading can cost.
 ROUTE_MAX_PENDING: Final = 256 * 1024 * 1024
-#: Logged at start-up when ``cluster.permissions`` is configured.
-PERMISSIONS_WARNING: Final = ("Route permissions (cluster.permissions) are not enforced by "
-                              "pynats yet: every subject is imported and exported")
 #: Characters of a dynamically generated cluster name.
 _NAME_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -133,6 +140,9 @@ class Cluster:
         self.auth_required = bool(opts.username)
         #: TLS on routes (None without ``cluster.tls``); built by :meth:`start`.
         self.tls: RouteTLS | None = None
+        #: Route permissions (None: everything is imported and exported).
+        self.permissions: ClientPermissions | None = None
+        self._set_permissions(opts.permissions)
         #: Registered routes by route id (``/routez``) and by remote server id.
         self.routes: dict[int, RouteSession] = {}
         self.by_id: dict[str, RouteSession] = {}
@@ -170,12 +180,22 @@ class Cluster:
         if self.dynamic:
             server.log.warn("Cluster name was dynamically generated, consider setting one")
         server.log.notice(f"Listening for route connections on {host_port(opts.host, self.port)}")
-        if opts.permissions is not None:
-            server.log.warn(PERMISSIONS_WARNING)
         self.attach()
         self._advertised = self.client_connect_urls()
         for raw in opts.routes:
             self._dial_configured(raw)
+
+    def _set_permissions(self, perms: RoutePermissions | None) -> None:
+        self.permissions = None if perms is None else ClientPermissions(
+            Permissions(publish=perms.import_, subscribe=perms.export), time.monotonic)
+
+    def imports(self, subject: bytes) -> bool:
+        """Whether routed messages on ``subject`` (and interest in it) are imported."""
+        return self.permissions is None or self.permissions.publish_allowed(subject)
+
+    def exports(self, subject: bytes, queue: bytes = b"") -> bool:
+        """Whether a peer's interest in ``subject`` is served (the subject exported)."""
+        return self.permissions is None or self.permissions.may_subscribe(subject, queue)
 
     def attach(self) -> None:
         """Watch every account's local interest (again after a reload made new ones)."""
@@ -408,7 +428,7 @@ class Cluster:
             if not sub.queue and (count != 1 or delta < 0):
                 return
             line = encode_rs_plus(wire, sub.subject, sub.queue, count)
-        if self.by_id:
+        if self.by_id and self.imports(sub.subject):
             for route in self.by_id.values():
                 route.conn.send(line)
             self._schedule_flush()
@@ -422,7 +442,8 @@ class Cluster:
                 continue
             wire = account.router.account
             lines.extend(encode_rs_plus(wire, subject, queue, count)
-                         for (subject, queue), count in counts.items())
+                         for (subject, queue), count in counts.items()
+                         if self.imports(subject))
         if lines:
             route.conn.send(b"".join(lines))
             self._schedule_flush()
@@ -465,6 +486,12 @@ class Cluster:
         info["cluster"] = self.name
         if self.dynamic:
             info["cluster_dynamic"] = True
+        perms = cluster.permissions
+        if perms is not None:
+            for key, perm in (("import", perms.import_), ("export", perms.export)):
+                shown = subject_permission(perm)
+                if shown:
+                    info[key] = shown
         if not cluster.no_advertise:
             info["connect_urls"] = server.client_urls()
         if server.lame_duck_mode:
@@ -505,6 +532,42 @@ class Cluster:
         if urls != self._advertised:
             self._advertised = urls
             self.server.push_client_info()
+
+    def on_reload(self) -> None:
+        """Route permissions or ``no_advertise`` changed on reload.
+
+        Peers get our new INFO (its ``import``/``export``), interest we no longer
+        import is withdrawn and newly imported interest announced, peer interest we no
+        longer export is dropped, and clients get the new ``connect_urls``.
+        """
+        old = self.permissions
+        self._set_permissions(self.server.options.cluster.permissions)
+        lines = self._reannounce(
+            old.publish_allowed if old is not None else lambda subject: True)
+        info = self.route_info()
+        for route in list(self.by_id.values()):
+            route.send_info(info)
+            if lines:
+                route.conn.send(lines)
+            route.drop_unexported()
+        self._schedule_flush()
+        self.client_urls_changed()
+
+    def _reannounce(self, imported_before: Callable[[bytes], bool]) -> bytes:
+        """RS- for interest no longer imported, RS+ for interest newly imported."""
+        lines: list[bytes] = []
+        for name, counts in self._interest.items():
+            account = self.server.accounts.get(name)
+            if account is None:
+                continue
+            wire = account.router.account
+            for (subject, queue), count in counts.items():
+                was, now = imported_before(subject), self.imports(subject)
+                if was and not now:
+                    lines.append(encode_rs_minus(wire, subject, queue))
+                elif now and not was:
+                    lines.append(encode_rs_plus(wire, subject, queue, count))
+        return b"".join(lines)
 
     def on_routes_reload(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         """``cluster.routes`` changed on reload: dial the new ones, drop the removed."""

@@ -21,7 +21,8 @@ what is already running (:func:`apply`):
 * ``tls`` rebuilds the client port's TLS context (``on_tls_reload``): clients that
   connect from then on get the new certificates and settings;
 * authorization, accounts and routes are handed to hooks (``on_auth_reload``,
-  ``on_routes_reload``) the server may define (authorization after the changes are
+  ``on_routes_reload``, ``on_cluster_reload`` for route permissions and
+  ``no_advertise``) the server may define (authorization after the changes are
   logged, as nats-server does); options that nothing reads live are
   simply in force for the next reader, because everything reads ``server.options``.
 
@@ -243,6 +244,10 @@ def apply(server: Server, old: ServerOptions, changes: list[Change]) -> None:
         hook = getattr(server, "on_routes_reload", None)
         if hook is not None:
             hook(old.cluster.routes, opts.cluster.routes)
+    if names & {"cluster.permissions", "cluster.no_advertise"}:
+        hook = getattr(server, "on_cluster_reload", None)
+        if hook is not None:
+            hook()
 
 
 def apply_authorization(server: Server, changes: list[Change], always: bool = False) -> None:

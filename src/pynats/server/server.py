@@ -362,6 +362,11 @@ class Server:
         if self.cluster is not None:
             self.cluster.attach()
 
+    def on_cluster_reload(self) -> None:
+        """Route permissions or ``no_advertise`` changed (see ``Cluster.on_reload``)."""
+        if self.cluster is not None:
+            self.cluster.on_reload()
+
     def on_routes_reload(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         """``cluster.routes`` changed on reload (see ``Cluster.on_routes_reload``)."""
         if self.cluster is not None:

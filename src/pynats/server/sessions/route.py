@@ -252,6 +252,8 @@ class RouteSession:
         if not is_valid_subscription(op.subject):
             self.server.log.debug(f"{self.describe()}Invalid remote subject {op.subject!r}")
             return
+        if not self.cluster.exports(op.subject, op.queue):
+            return  # interest in what we do not export is ignored silently
         sub = RemoteSubscription(self, account.name, op.subject, op.queue, op.weight)
         self.subs[key] = sub
         account.remote.insert(sub)
@@ -263,6 +265,15 @@ class RouteSession:
         sub = self.subs.pop((account.name, op.subject, op.queue), None)
         if sub is not None:
             account.remote.remove(sub)
+
+    def drop_unexported(self) -> None:
+        """Forget the peer's interest in subjects no longer exported (after a reload)."""
+        for key, sub in list(self.subs.items()):
+            if not self.cluster.exports(sub.subject, sub.queue):
+                del self.subs[key]
+                account = self.server.accounts.get(sub.account)
+                if account is not None:
+                    account.remote.remove(sub)
 
     # -- messages ------------------------------------------------------------------------
     def on_rmsg(self, account: bytes, subject: bytes, reply: bytes, queues: tuple[bytes, ...],
