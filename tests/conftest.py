@@ -41,3 +41,12 @@ def raw(shared_server: ServerProcess) -> Iterator[RawClient]:
     """A raw wire connection to the shared server, INFO already read."""
     with RawClient(shared_server.port) as client:
         yield client
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[ServerProcess]]:
+    """Servers a test starts (cluster nodes); each is stopped when the test ends."""
+    started: list[ServerProcess] = []
+    yield started
+    for started_server in started:
+        started_server.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from route_support import delivered_across, start_node
 
 pytestmark = pytest.mark.interop
 KINDS = ["pynats", "nats-server"]
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 @pytest.mark.parametrize("kind", KINDS)

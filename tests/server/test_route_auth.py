@@ -8,7 +8,6 @@ them joins, and the INFO says ``auth_required``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from route_support import delivered_across, start_node
 pytestmark = pytest.mark.interop
 
 AUTH = "authorization { user: ruser, password: s3cret, timeout: 1 }"
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 @pytest.mark.parametrize("kind", ["pynats", "nats-server"])

@@ -6,7 +6,6 @@ a TLS route port in clear; the certificates are made by the test (``tls_support`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 def tls_block(pki: PKI, extra: str = "") -> str:
     return (f'tls {{ cert_file: "{pki.node.cert}", key_file: "{pki.node.key}", '
             f'ca_file: "{pki.ca}" {extra} }}')
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 @pytest.mark.parametrize(("seed_kind", "joiner_kind"), [

@@ -45,7 +45,7 @@ import random
 import secrets
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -435,15 +435,9 @@ class Cluster:
 
     def _send_interest(self, route: RouteSession) -> None:
         """Every local interest, for a newly registered route."""
-        lines: list[bytes] = []
-        for name, counts in self._interest.items():
-            account = self.server.accounts.get(name)
-            if account is None:
-                continue
-            wire = account.router.account
-            lines.extend(encode_rs_plus(wire, subject, queue, count)
-                         for (subject, queue), count in counts.items()
-                         if self.imports(subject))
+        lines = [encode_rs_plus(wire, subject, queue, count)
+                 for wire, subject, queue, count in self._local_interest()
+                 if self.imports(subject)]
         if lines:
             route.conn.send(b"".join(lines))
             self._schedule_flush()
@@ -556,18 +550,21 @@ class Cluster:
     def _reannounce(self, imported_before: Callable[[bytes], bool]) -> bytes:
         """RS- for interest no longer imported, RS+ for interest newly imported."""
         lines: list[bytes] = []
+        for wire, subject, queue, count in self._local_interest():
+            was, now = imported_before(subject), self.imports(subject)
+            if was and not now:
+                lines.append(encode_rs_minus(wire, subject, queue))
+            elif now and not was:
+                lines.append(encode_rs_plus(wire, subject, queue, count))
+        return b"".join(lines)
+
+    def _local_interest(self) -> Iterator[tuple[bytes, bytes, bytes, int]]:
+        """Every local interest key with its count: (account, subject, queue, count)."""
         for name, counts in self._interest.items():
             account = self.server.accounts.get(name)
-            if account is None:
-                continue
-            wire = account.router.account
-            for (subject, queue), count in counts.items():
-                was, now = imported_before(subject), self.imports(subject)
-                if was and not now:
-                    lines.append(encode_rs_minus(wire, subject, queue))
-                elif now and not was:
-                    lines.append(encode_rs_plus(wire, subject, queue, count))
-        return b"".join(lines)
+            if account is not None:
+                for (subject, queue), count in counts.items():
+                    yield account.router.account, subject, queue, count
 
     def on_routes_reload(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         """``cluster.routes`` changed on reload: dial the new ones, drop the removed."""
