@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import RawClient, ServerProcess
-from route_support import delivered_across, start_node
+from route_support import ROUTE_RE, delivered_across, start_node
 
 pytestmark = pytest.mark.interop
 KINDS = ["pynats", "nats-server"]
@@ -72,3 +72,25 @@ def test_clients_learn_of_peers_and_of_a_lame_duck(kind: str, tmp_path: Path,
         assert sorted(connect_urls(raw)) == sorted([f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
         b.signal(signal.SIGUSR2)
         assert connect_urls(raw) == [f"127.0.0.1:{a.port}"]
+
+
+@pytest.mark.parametrize(("seed_kind", "joiner_kind"), [
+    ("pynats", "pynats"), ("pynats", "nats-server"), ("nats-server", "pynats")])
+def test_nodes_without_a_cluster_name_agree_on_one(seed_kind: str, joiner_kind: str,
+                                                    nodes: list[ServerProcess]) -> None:
+    seed = ServerProcess(seed_kind, ["--cluster", "nats://127.0.0.1:-1"]).start()
+    nodes.append(seed)
+    line = seed.wait_for_log("Listening for route connections on", 10.0)
+    match = ROUTE_RE.search(line or "")
+    assert match is not None, seed.lines
+    joiner = ServerProcess(joiner_kind, ["--cluster", "nats://127.0.0.1:-1", "--routes",
+                                         f"nats://127.0.0.1:{match.group(2)}"]).start()
+    nodes.append(joiner)
+    assert delivered_across(joiner, seed)
+    assert delivered_across(seed, joiner)
+    deadline = time.monotonic() + 5.0  # the log lines are read by a thread: may lag
+    updated: list[ServerProcess] = []
+    while not updated and time.monotonic() < deadline:
+        updated = [server for server in (seed, joiner)
+                   if server.wait_for_log("Cluster name updated to", 0.05)]
+    assert len(updated) == 1  # exactly one of the two gave up its generated name

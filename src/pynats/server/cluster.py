@@ -327,13 +327,13 @@ class Cluster:
         if not theirs or theirs == self.name:
             return False
         if self.dynamic and (not their_dynamic or theirs > self.name):
-            self._adopt_name(theirs, keep)
+            self._adopt_name(theirs, their_dynamic, keep)
             return False
         return not (self.dynamic or their_dynamic)
 
-    def _adopt_name(self, name: str, keep: RouteSession | None) -> None:
+    def _adopt_name(self, name: str, dynamic: bool, keep: RouteSession | None) -> None:
         self.name = name
-        self.dynamic = False
+        self.dynamic = dynamic
         self.server.log.notice(f"Cluster name updated to {name}")
         for route in [*self.pending, *self.by_id.values()]:
             if route is not keep and route.remote_id:
