@@ -70,6 +70,56 @@ CHECK_CASES = {
     "accounts_reserved": "accounts { $G: {} }\n",
     "accounts_not_map": "accounts { A: 1 }\n",
     "accounts_unknown_key": "accounts { A: { bogus: 1 } }\n",
+    "import_account_missing": (
+        'port: 1\n\naccounts {\n  A: {\n    exports: [{service: "x"}]\n  }\n  B: {\n'
+        '    imports: [\n      {service: {account: C, subject: "x"}}\n    ]\n  }\n}\n'),
+    "stream_import_not_exported": (
+        'accounts {\n  A: { exports: [{stream: "x"}] }\n'
+        '  B: { imports: [{stream: {account: A, subject: "other"}}] }\n}\n'),
+    "service_import_not_exported": (
+        'accounts { A: { exports: [{service: "svc.*", accounts: [C]}] }, C: {}\n'
+        '  D: { imports: [{service: {account: A, subject: "svc.*"}}] } }\n'),
+    "service_import_duplicate": (
+        'accounts { A: { exports: [{service: "svc.>"}] }, B: { imports: [\n'
+        '  {service: {account: A, subject: "svc.a"}, to: "q"},\n'
+        '  {service: {account: A, subject: "svc.b"}, to: "q"}] } }\n'),
+    "response_threshold_bad": (
+        'accounts { A: { exports: [{service: "s", response_threshold: "bogus"}] } }\n'),
+    "service_import_valid": (
+        'accounts { A: { exports: [{service: "svc.>", response_type: stream,\n'
+        '  response_threshold: "5s"}] }\n  B: { imports: [\n'
+        '  {service: {account: A, subject: "svc.>"}, to: "b.svc.>", share: true},\n'
+        '  {service: {account: A, subject: "svc.x"}, to: "b.*.x"}] } }\n'),
+    "service_transform_fwc_missing": (
+        'accounts { A: { exports: [{service: "svc.*.>"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*.>"}, to: "b.svc"}] } }\n'),
+    "service_transform_unused_wildcard": (
+        'accounts { A: { exports: [{service: "svc.*.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*.*"}, to: "b.*"}] } }\n'),
+    "service_transform_index_out_of_range": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b.$2"}] } }\n'),
+    "service_transform_not_wildcard_function": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b.{{partition(2,1)}}"}] } }\n'),
+    "service_transform_function_out_of_range": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b.{{wildcard(3)}}"}] } }\n'),
+    "service_transform_unknown_function": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b.{{foo(1)}}"}] } }\n'),
+    "service_transform_too_many_wildcards": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b.*.*"}] } }\n'),
+    "service_transform_bad_local": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "b..*"}] } }\n'),
+    "service_transform_no_argument": (
+        'accounts { A: { exports: [{service: "svc.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*"}, to: "{{wildcard()}}"}] } }\n'),
+    "service_transform_reordered": (
+        'accounts { A: { exports: [{service: "svc.*.*"}] }, B: { imports: '
+        '[{service: {account: A, subject: "svc.*.*"}, to: "b.$2.$1"}] } }\n'),
     "accounts_valid": ("accounts {\n  A: { users: [{user: a, password: a}], exports: "
                        '[{stream: "a.>"}] }\n  B: { users: [{user: b, password: b}], imports: '
                        '[{stream: {account: A, subject: "a.>"}, prefix: from_a}] }\n}\n'),

@@ -36,11 +36,14 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from pynats.server.config.imports import exports_allow
 from pynats.server.config.options import Export, Import, ServerOptions
-from pynats.server.permissions import DeliveryFilter, is_subset
+from pynats.server.permissions import DeliveryFilter
 from pynats.server.router import Router, StreamBridge
+from pynats.server.services import ServiceImport
 from pynats.server.sublist import SubjectIndex
 from pynats.server.subscription import RemoteSubscription, Subscription
+from pynats.server.transform import TransformError, compile_import
 
 if TYPE_CHECKING:
     from pynats.server.connection import Connection
@@ -108,16 +111,24 @@ def sync_accounts(options: ServerOptions, current: dict[str, Account], dirty: li
         accounts.update((name, account) for name, account in current.items()
                         if account.claims is not None and name not in accounts)
     bridges: dict[str, list[StreamBridge]] = {name: [] for name in accounts}
+    services: dict[str, list[ServiceImport]] = {name: [] for name in accounts}
     exports = {account.name: account.exports for account in options.accounts}
     for account in options.accounts:
         for imp in account.imports:
-            if imp.kind != "stream" or imp.account not in accounts:
+            export = _export_for(exports.get(imp.account, ()), imp, account.name)
+            if export is None or imp.account not in accounts:
                 continue
-            if not _exported(exports.get(imp.account, ()), imp, account.name):
-                continue
-            bridges[imp.account].append(_bridge(imp, accounts[account.name].router))
-    for name, found in bridges.items():
-        accounts[name].router.set_bridges(found)
+            if imp.kind == "stream":
+                bridges[imp.account].append(_bridge(imp, accounts[account.name].router))
+            else:
+                service = _service(imp, export, accounts[imp.account].router)
+                if service is not None:
+                    services[account.name].append(service)
+    exporters = {service.exporter for found in services.values() for service in found}
+    for name, account_ in accounts.items():
+        router = account_.router
+        router.set_bridges(bridges[name])
+        router.set_services(services[name], exported=router in exporters)
     return accounts
 
 
@@ -140,11 +151,19 @@ def bind_account(accounts: dict[str, Account], name: str, dirty: list[Connection
     return account
 
 
-def _exported(exports: Iterable[Export], imp: Import, importer: str) -> bool:
-    """Whether one of ``exports`` lets ``importer`` import ``imp``."""
-    subject = imp.subject.encode()
-    return any(exp.kind == imp.kind and is_subset(subject, exp.subject.encode()) and (
-        not exp.accounts or importer in exp.accounts) for exp in exports)
+def _export_for(exports: Iterable[Export], imp: Import, importer: str) -> Export | None:
+    """The first of ``exports`` that lets ``importer`` import ``imp``, if any."""
+    return next((exp for exp in exports if exports_allow((exp,), imp, importer)), None)
+
+
+def _service(imp: Import, export: Export, exporter: Router) -> ServiceImport | None:
+    """The router's view of a service import (None if its subjects cannot be mapped)."""
+    try:
+        transform = compile_import(imp.to or imp.subject, imp.subject)
+    except TransformError:  # refused when the configuration is loaded
+        return None
+    return ServiceImport(transform, exporter, export.response_type == "Singleton",
+                         export.response_threshold, imp.share)
 
 
 def _bridge(imp: Import, target: Router) -> StreamBridge:

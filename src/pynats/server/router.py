@@ -59,11 +59,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 from random import random
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pynats.protocol.encode import no_responders_headers, routed_head
 from pynats.protocol.parser import framed_size
 from pynats.protocol.subjects import matches
+from pynats.server.services import (
+    RESPONSE_PREFIX,
+    Requester,
+    Responses,
+    ServiceImport,
+    framed_payload,
+    hframe,
+    request_headers,
+    split_hframed,
+)
 from pynats.server.sublist import MatchResult, SubjectIndex
 from pynats.server.subscription import RemoteSubscription, Subscription
 
@@ -131,10 +141,31 @@ class Router:
         self.cache_hits = 0
         #: Clients with ``allow_responses`` (almost always none).
         self.responders: set[ClientSession] = set()
+        #: This account's service imports, by local pattern (None: it has none).
+        self.services: SubjectIndex[ServiceImport] | None = None
+        #: Open response subjects, when other accounts import services from this one.
+        self.responses: Responses | None = None
 
     def set_bridges(self, bridges: Iterable[StreamBridge]) -> None:
         """Deliver also through ``bridges`` from now on (none: the plain methods)."""
         self.bridges = tuple(bridges)
+        self._choose_entry_points()
+
+    def set_services(self, imports: Iterable[ServiceImport], exported: bool) -> None:
+        """Serve ``imports`` from now on; ``exported``: others import services from here.
+
+        Open response subjects survive (a reload does not lose answers in flight).
+        """
+        found = tuple(imports)
+        self.services = None
+        if found:
+            self.services = SubjectIndex(cache=True)
+            for service in found:
+                self.services.insert(service)
+        if not exported:
+            self.responses = None
+        elif self.responses is None:
+            self.responses = Responses()
         self._choose_entry_points()
 
     def set_clustered(self, clustered: bool) -> None:
@@ -146,7 +177,7 @@ class Router:
         """Bind ``publish``/``publish_headers`` to the variant the account needs."""
         self.__dict__.pop("publish", None)
         self.__dict__.pop("publish_headers", None)
-        if self.bridges:
+        if self.bridges or self.services is not None or self.responses is not None:
             self.publish = self._publish_bridged  # type: ignore[method-assign]
             self.publish_headers = self._publish_headers_bridged  # type: ignore[method-assign]
         elif self.clustered:
@@ -155,12 +186,19 @@ class Router:
 
     def _publish_bridged(self, origin: Origin, subject: bytes, reply: bytes,
                          framed: list[bytes], nbytes: int) -> int:
-        """:meth:`publish`, then once more in each account importing ``subject``."""
+        """:meth:`publish` with stream exports, service imports or exports to serve."""
         if self.clustered:
             delivered = self._publish_clustered(origin, subject, reply, framed, nbytes)
         else:
             delivered = Router.publish(self, origin, subject, reply, framed, nbytes)
-        return delivered + self._bridge(origin, subject, reply, framed, nbytes)
+        if self.bridges:
+            delivered += self._bridge(origin, subject, reply, framed, nbytes)
+        if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
+            delivered += self._answer(origin, subject, framed, nbytes)
+        if self.services is not None:
+            for one in framed:
+                delivered += self._request(origin, subject, reply, b"", framed_payload(one))
+        return delivered
 
     def _bridge(self, origin: Origin, subject: bytes, reply: bytes, framed: list[bytes],
                 nbytes: int) -> int:
@@ -175,11 +213,66 @@ class Router:
     def _publish_headers_bridged(self, origin: Origin, subject: bytes, reply: bytes,
                                  payload: bytes, hframed: bytes) -> int:
         """:meth:`publish_headers`, then in each account importing ``subject``."""
+        delivered = self._publish_headers_here(origin, subject, reply, payload, hframed)
+        if self.bridges:
+            delivered += self._bridge_headers(origin, subject, reply, payload, hframed)
+        if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
+            delivered += self._answer_headers(origin, subject, payload, hframed)
+        if self.services is not None:
+            headers = split_hframed(hframed)[0]
+            delivered += self._request(origin, subject, reply, headers, payload)
+        return delivered
+
+    def _publish_headers_here(self, origin: Origin, subject: bytes, reply: bytes,
+                              payload: bytes, hframed: bytes) -> int:
+        """To this account's subscribers, local and (clustered) on peer servers."""
         if self.clustered:
-            delivered = self._publish_headers_clustered(origin, subject, reply, payload, hframed)
-        else:
-            delivered = Router.publish_headers(self, origin, subject, reply, payload, hframed)
-        return delivered + self._bridge_headers(origin, subject, reply, payload, hframed)
+            return self._publish_headers_clustered(origin, subject, reply, payload, hframed)
+        return Router.publish_headers(self, origin, subject, reply, payload, hframed)
+
+    # -- service imports and exports (services.py) -----------------------------------------
+    def _request(self, origin: Origin, subject: bytes, reply: bytes, headers: bytes,
+                 payload: bytes) -> int:
+        """Deliver one message to the exporter of every service import it matches."""
+        assert self.services is not None
+        delivered = 0
+        for service in self.services.match(subject).plain:
+            delivered += self._request_one(service, origin, subject, reply, headers, payload)
+        return delivered
+
+    def _request_one(self, service: ServiceImport, origin: Origin, subject: bytes,
+                     reply: bytes, headers: bytes, payload: bytes) -> int:
+        exporter = service.exporter
+        responses = exporter.responses
+        mapped = responses.open(self, reply, service) if reply and responses else b""
+        # Only clients publish through these entry points; routed messages do not.
+        requester = cast(Requester, origin)
+        hdr = request_headers(headers, requester, service.share)
+        delivered = exporter._publish_headers_here(origin, service.transform.apply(subject),
+                                                   mapped, payload, hframe(hdr, payload))
+        if not delivered and mapped and responses is not None:
+            responses.cancel(mapped)
+        return delivered
+
+    def _answer(self, origin: Origin, subject: bytes, framed: list[bytes],
+                nbytes: int) -> int:
+        """Deliver answers on a response subject to the requester's account."""
+        assert self.responses is not None
+        pending = self.responses.take(subject)
+        if pending is None:
+            return 0
+        if pending.singleton and len(framed) > 1:
+            framed, nbytes = framed[:1], framed_size(framed[0])
+        return Router.publish(pending.target, origin, pending.reply, b"", framed, nbytes)
+
+    def _answer_headers(self, origin: Origin, subject: bytes, payload: bytes,
+                        hframed: bytes) -> int:
+        assert self.responses is not None
+        pending = self.responses.take(subject)
+        if pending is None:
+            return 0
+        return Router.publish_headers(pending.target, origin, pending.reply, b"", payload,
+                                      hframed)
 
     def _bridge_headers(self, origin: Origin, subject: bytes, reply: bytes, payload: bytes,
                         hframed: bytes) -> int:

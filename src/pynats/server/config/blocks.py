@@ -23,7 +23,9 @@ from typing import Any, Literal
 from pynats.nkeys import Prefix, is_valid_public_key
 from pynats.protocol.subjects import is_valid_subscription
 from pynats.server import tls as tls_policy
+from pynats.server.config.imports import check_imports, duplicate_service
 from pynats.server.config.options import (
+    DEFAULT_RESPONSE_THRESHOLD,
     Account,
     Authorization,
     ClusterOptions,
@@ -278,6 +280,7 @@ def parse_accounts(node: Node, problems: Problems) -> tuple[Account, ...]:
         return tuple(Account(want_str(item)) for item in node.value
                      if _account_name_ok(item, want_str(item), problems))
     accounts: list[Account] = []
+    errors = len(problems.errors)
     for name, value in want_map(node).items():
         if value.used_variable:
             continue
@@ -286,6 +289,8 @@ def parse_accounts(node: Node, problems: Problems) -> tuple[Account, ...]:
             continue
         if _account_name_ok(value, name, problems):
             accounts.append(_account(name, value, problems))
+    if len(problems.errors) == errors:  # nats-server wires imports of a clean block only
+        check_imports(accounts, node, problems)
     return tuple(accounts)
 
 
@@ -330,9 +335,24 @@ def _exports(node: Node, problems: Problems) -> list[Export]:
             continue
         accounts = want_strings(fields["accounts"]) if "accounts" in fields else ()
         response = _response_type(fields, problems)
-        if response is not None:
-            found.append(Export(kind, want_str(fields[kind]), accounts, response))
+        threshold = _response_threshold(fields, problems)
+        if response is not None and threshold is not None:
+            found.append(Export(kind, want_str(fields[kind]), accounts, response, threshold))
     return found
+
+
+def _response_threshold(fields: dict[str, Node], problems: Problems) -> float | None:
+    """A service export's ``response_threshold``; None (with an error) if unparseable."""
+    node = fields.get("response_threshold")
+    if node is None:
+        return DEFAULT_RESPONSE_THRESHOLD
+    text = want_str(node)
+    try:
+        return parse_duration(text)
+    except ValueError:
+        problems.error(node, "Expected response threshold to be a parseable time duration, "
+                             f"got {go_quote(text)}")
+        return None
 
 
 def _response_type(fields: dict[str, Node], problems: Problems) -> str | None:
@@ -349,6 +369,7 @@ def _response_type(fields: dict[str, Node], problems: Problems) -> str | None:
 
 def _imports(node: Node, problems: Problems) -> list[Import]:
     found: list[Import] = []
+    services: dict[str, Import] = {}
     for item in want_list(node):
         fields = want_map(item)
         kind: Literal["stream", "service"] = "service" if "service" in fields else "stream"
@@ -362,7 +383,13 @@ def _imports(node: Node, problems: Problems) -> list[Import]:
         subject = want_str(source["subject"]) if "subject" in source else ""
         prefix = want_str(fields["prefix"]) if "prefix" in fields else ""
         to = want_str(fields["to"]) if "to" in fields else ""
-        found.append(Import(kind, want_str(source["account"]), subject, prefix, to))
+        share = want_bool(fields["share"]) if "share" in fields else False
+        imp = Import(kind, want_str(source["account"]), subject, prefix, to, share)
+        duplicate = duplicate_service(imp, services) if kind == "service" else ""
+        if duplicate:
+            problems.error(item, duplicate)
+            continue
+        found.append(imp)
     return found
 
 

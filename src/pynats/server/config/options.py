@@ -96,6 +96,10 @@ class Authorization:
         return bool(self.username or self.token or self.users)
 
 
+#: nats-server's default ``response_threshold`` of service exports (2 minutes).
+DEFAULT_RESPONSE_THRESHOLD = 120.0
+
+
 @dataclass(frozen=True, slots=True)
 class Export:
     """An account export: a stream or a service subject, optionally to some accounts."""
@@ -104,6 +108,8 @@ class Export:
     subject: str
     accounts: tuple[str, ...] = ()
     response_type: str = "Singleton"
+    #: How long a service's responders may take to answer.
+    response_threshold: float = DEFAULT_RESPONSE_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,8 @@ class Import:
     subject: str
     prefix: str = ""
     to: str = ""
+    #: A service import shares the requester's details in ``Nats-Request-Info``.
+    share: bool = False
 
 
 @dataclass(frozen=True, slots=True)

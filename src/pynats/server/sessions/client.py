@@ -65,6 +65,7 @@ from pynats.server.auth import (
 )
 from pynats.server.config.options import Permissions
 from pynats.server.log import conn_prefix, go_quote, host_port
+from pynats.server.monitor.formats import rfc3339, to_ns
 from pynats.server.permissions import ClientPermissions
 from pynats.server.sessions import jwtsession
 from pynats.server.subscription import Subscription
@@ -743,6 +744,23 @@ class ClientSession:
             self._ping_sent_at = now
             self.conn.send_now(PING)
         self._arm_ping(interval)
+
+    def client_info(self, share: bool) -> dict[str, object]:
+        """nats-server's ``ClientInfo`` for ``Nats-Request-Info`` (service imports).
+
+        Without ``share`` only the account and the RTT (in nanoseconds), as nats-server
+        sends them; with it the client's identity too, empty fields left out.
+        """
+        rtt = round(self.rtt * 1e9)
+        if not share:
+            return {"acc": self.account.name, "rtt": rtt}
+        info: dict[str, object] = {
+            "start": rfc3339(to_ns(self.started)), "host": self.conn.host, "id": self.cid,
+            "acc": self.account.name, "user": self.user, "name": self.name,
+            "lang": self.lang, "ver": self.version, "rtt": rtt,
+            "server": self.server.server_name, "cluster": self.server.cluster_name,
+            "kind": "Client", "client_type": "nats"}
+        return {key: value for key, value in info.items() if value != ""}
 
     def send_info(self, info: dict[str, Any]) -> None:
         """Push an asynchronous INFO (only to clients that declared protocol 1)."""
