@@ -119,6 +119,14 @@ class RouteURL:
         return host_port(self.host, self.port)
 
 
+@dataclass(frozen=True, slots=True)
+class _ResponseInterest:
+    """Interest held by the server itself: in an account's response subjects."""
+
+    subject: bytes
+    queue: bytes = b""
+
+
 def dynamic_cluster_name() -> str:
     """A random cluster name of nats-server's shape (22 characters)."""
     return "".join(secrets.choice(_NAME_ALPHABET) for _ in range(22))
@@ -153,6 +161,8 @@ class Cluster:
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._self_urls: set[str] = set()
         self._interest: dict[str, dict[tuple[bytes, bytes], int]] = {}
+        #: The response-subject interest announced per exporting account.
+        self._responses: dict[str, _ResponseInterest] = {}
         self._accounts: dict[bytes, Account] = {}
         self._flush_scheduled = False
         self._advertised: list[str] = []
@@ -203,6 +213,28 @@ class Cluster:
         for account in self.server.accounts.values():
             account.index.on_change = functools.partial(self._local_change, account)
             account.router.set_clustered(True)
+        self._attach_responses()
+
+    def _attach_responses(self) -> None:
+        """Interest in the response subjects of the services other accounts import here.
+
+        Answers from responders on peer servers must come back to the server that holds
+        the mapping (``services.py``): like nats-server, it subscribes to
+        ``_R_.<prefix>.>`` in the exporting account, which peers hear as ``RS+``.
+        """
+        wanted = {name: _ResponseInterest(account.router.responses.prefix + b">")
+                  for name, account in self.server.accounts.items()
+                  if account.router.responses is not None}
+        for name, interest in list(self._responses.items()):
+            if wanted.get(name) != interest:
+                del self._responses[name]
+                account = self.server.accounts.get(name)
+                if account is not None:
+                    self._local_change(account, interest, -1)
+        for name, interest in wanted.items():
+            if name not in self._responses:
+                self._responses[name] = interest
+                self._local_change(self.server.accounts[name], interest, 1)
 
     def shutdown(self) -> None:
         """Stop listening and dialling; close every route."""
@@ -414,7 +446,8 @@ class Cluster:
         return False
 
     # -- interest ------------------------------------------------------------------------
-    def _local_change(self, account: Account, sub: Subscription, delta: int) -> None:
+    def _local_change(self, account: Account, sub: Subscription | _ResponseInterest,
+                      delta: int) -> None:
         """A local subscription came or went: tell the peers if the interest changed."""
         counts = self._interest.setdefault(account.name, {})
         key = (sub.subject, sub.queue)

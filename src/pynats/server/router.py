@@ -443,6 +443,8 @@ class Router:
         if plain or groups:
             delivered = self._local(origin, MatchResult(plain, groups), subject, reply, framed,
                                     nbytes)
+        if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
+            delivered += self._answer(origin, subject, framed, nbytes)
         return delivered + self._bridge(origin, subject, reply, framed, nbytes)
 
     def publish_routed_headers(self, origin: Origin, subject: bytes, reply: bytes,
@@ -454,6 +456,8 @@ class Router:
         if plain or groups:
             delivered = self._local_headers(origin, plain, groups, subject, reply, payload,
                                             hframed)
+        if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
+            delivered += self._answer_headers(origin, subject, payload, hframed)
         return delivered + self._bridge_headers(origin, subject, reply, payload, hframed)
 
     def _publish_noting_replies(self, origin: Origin, found: MatchResult[Subscription],

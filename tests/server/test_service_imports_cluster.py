@@ -1,0 +1,109 @@
+"""Service imports across a cluster: requester and responder on different nodes.
+
+The node that takes the request keeps the response mapping, so the answer has to come
+back to it: it declares interest in the exporting account's ``_R_.`` subjects, which its
+peers hear as ``RS+``. Pairs of pynats and nats-server nodes both ways, with nats-py
+clients, and the all-nats-server pair as the control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from harness import ServerProcess
+from route_support import start_node
+
+pytestmark = pytest.mark.interop
+
+ACCOUNTS = """
+accounts {
+  A: { users: [{user: a, password: a}],
+       exports: [{service: "svc.>"}, {service: "feed", response_type: stream}] }
+  B: { users: [{user: b, password: b}],
+       imports: [{service: {account: A, subject: "svc.>"}, to: "b.svc.>"},
+                 {service: {account: A, subject: "feed"}}] }
+}
+"""
+PAIRS = [("pynats", "pynats"), ("pynats", "nats-server"), ("nats-server", "pynats"),
+         ("nats-server", "nats-server")]
+
+
+@pytest.fixture(params=PAIRS, ids=["-".join(p) for p in PAIRS])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Requester's node first, responder's second, routed to each other."""
+    first_kind, second_kind = request.param
+    first, port = start_node(first_kind, tmp_path, "n1", "", ACCOUNTS)
+    second, _ = start_node(second_kind, tmp_path, "n2",
+                           f"routes: [nats://127.0.0.1:{port}]", ACCOUNTS)
+    try:
+        yield [first, second]
+    finally:
+        second.stop()
+        first.stop()
+
+
+async def _first_answer(b: nats.NATS, subject: str, timeout: float = 10.0) -> bytes:
+    """The first answer, retrying while the responder's interest crosses the route."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return (await b.request(subject, b"ping", timeout=1)).data
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def test_request_answered_on_another_node(pair: list[ServerProcess]) -> None:
+    requester_node, responder_node = pair
+
+    async def main() -> None:
+        a = await nats.connect(f"nats://a:a@127.0.0.1:{responder_node.port}")
+        b = await nats.connect(f"nats://b:b@127.0.0.1:{requester_node.port}")
+        try:
+            async def answer(msg: nats.aio.msg.Msg) -> None:
+                await msg.respond(msg.subject.encode())
+
+            await a.subscribe("svc.>", cb=answer)
+            await a.flush()
+            assert await _first_answer(b, "b.svc.where") == b"svc.where"
+            for n in range(20):  # every answer finds its way back, not just the first
+                reply = await b.request(f"b.svc.n{n}", b"", timeout=5)
+                assert reply.data == f"svc.n{n}".encode()
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_stream_answers_cross_back(pair: list[ServerProcess]) -> None:
+    requester_node, responder_node = pair
+
+    async def main() -> None:
+        a = await nats.connect(f"nats://a:a@127.0.0.1:{responder_node.port}")
+        b = await nats.connect(f"nats://b:b@127.0.0.1:{requester_node.port}")
+        try:
+            async def answer(msg: nats.aio.msg.Msg) -> None:
+                for part in (b"1", b"2", b"3"):
+                    await a.publish(msg.reply, part)
+
+            await a.subscribe("feed", cb=answer)
+            await a.flush()
+            await _first_answer(b, "feed")
+            inbox = b.new_inbox()
+            sub = await b.subscribe(inbox)
+            await b.publish("feed", b"", reply=inbox)
+            got = [(await sub.next_msg(timeout=5)).data for _ in range(3)]
+            assert got == [b"1", b"2", b"3"]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
