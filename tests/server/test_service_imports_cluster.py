@@ -1,9 +1,11 @@
-"""Service imports across a cluster: requester and responder on different nodes.
+"""Imports across a cluster: requester and responder, or publisher and importer, apart.
 
 The node that takes the request keeps the response mapping, so the answer has to come
 back to it: it declares interest in the exporting account's ``_R_.`` subjects, which its
 peers hear as ``RS+``. Pairs of pynats and nats-server nodes both ways, with nats-py
-clients, and the all-nats-server pair as the control.
+clients, and the all-nats-server pair as the control. A stream import works the same
+way: a node declares interest in the exporting account's stream subjects, so a message
+published there on a peer comes to it and reaches the importers' subscribers.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ pytestmark = pytest.mark.interop
 ACCOUNTS = """
 accounts {
   A: { users: [{user: a, password: a}],
-       exports: [{service: "svc.>"}, {service: "feed", response_type: stream}] }
+       exports: [{service: "svc.>"}, {service: "feed", response_type: stream},
+                 {stream: "news.>"}] }
   B: { users: [{user: b, password: b}],
        imports: [{service: {account: A, subject: "svc.>"}, to: "b.svc.>"},
-                 {service: {account: A, subject: "feed"}}] }
+                 {service: {account: A, subject: "feed"}},
+                 {stream: {account: A, subject: "news.>"}, prefix: from_a}] }
 }
 """
 PAIRS = [("pynats", "pynats"), ("pynats", "nats-server"), ("nats-server", "pynats"),
@@ -102,6 +106,40 @@ def test_stream_answers_cross_back(pair: list[ServerProcess]) -> None:
             await b.publish("feed", b"", reply=inbox)
             got = [(await sub.next_msg(timeout=5)).data for _ in range(3)]
             assert got == [b"1", b"2", b"3"]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_stream_import_reaches_subscribers_on_another_node(pair: list[ServerProcess]) -> None:
+    importer_node, publisher_node = pair
+
+    async def main() -> None:
+        a = await nats.connect(f"nats://a:a@127.0.0.1:{publisher_node.port}")
+        b = await nats.connect(f"nats://b:b@127.0.0.1:{importer_node.port}")
+        try:
+            sub = await b.subscribe("from_a.news.>")
+            await b.flush()
+            deadline = time.monotonic() + 10
+            while True:  # until the interest has crossed the route
+                await a.publish("news.probe", b"")
+                await a.flush()
+                try:
+                    await sub.next_msg(timeout=0.1)
+                    break
+                except nats.errors.TimeoutError:
+                    assert time.monotonic() < deadline, "no stream message crossed"
+            for n in range(5):
+                await a.publish(f"news.n{n}", str(n).encode())
+            await a.flush()
+            got = []
+            while len(got) < 5:
+                msg = await sub.next_msg(timeout=5)
+                if msg.subject != "from_a.news.probe":
+                    got.append((msg.subject, msg.data))
+            assert got == [(f"from_a.news.n{n}", str(n).encode()) for n in range(5)]
         finally:
             await a.close()
             await b.close()

@@ -120,11 +120,20 @@ class RouteURL:
 
 
 @dataclass(frozen=True, slots=True)
-class _ResponseInterest:
-    """Interest held by the server itself: in an account's response subjects."""
+class _ServerInterest:
+    """Interest held by the server itself, for imports (see ``Cluster._attach_internal``)."""
 
     subject: bytes
     queue: bytes = b""
+
+
+def _internal_interest(account: Account) -> frozenset[_ServerInterest]:
+    """The stream and response subjects of ``account`` that other accounts import."""
+    router = account.router
+    subjects = {bridge.subject for bridge in router.bridges}
+    if router.responses is not None:
+        subjects.add(router.responses.prefix + b">")
+    return frozenset(_ServerInterest(subject) for subject in subjects)
 
 
 def dynamic_cluster_name() -> str:
@@ -161,8 +170,8 @@ class Cluster:
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._self_urls: set[str] = set()
         self._interest: dict[str, dict[tuple[bytes, bytes], int]] = {}
-        #: The response-subject interest announced per exporting account.
-        self._responses: dict[str, _ResponseInterest] = {}
+        #: The interest the server holds itself, per exporting account.
+        self._internal: dict[str, frozenset[_ServerInterest]] = {}
         self._accounts: dict[bytes, Account] = {}
         self._flush_scheduled = False
         self._advertised: list[str] = []
@@ -213,28 +222,32 @@ class Cluster:
         for account in self.server.accounts.values():
             account.index.on_change = functools.partial(self._local_change, account)
             account.router.set_clustered(True)
-        self._attach_responses()
+        self._attach_internal()
 
-    def _attach_responses(self) -> None:
-        """Interest in the response subjects of the services other accounts import here.
+    def _attach_internal(self) -> None:
+        """Interest the server holds itself, for what other accounts import from here.
 
-        Answers from responders on peer servers must come back to the server that holds
-        the mapping (``services.py``): like nats-server, it subscribes to
-        ``_R_.<prefix>.>`` in the exporting account, which peers hear as ``RS+``.
+        Like nats-server, a node declares interest in an exporting account's stream
+        subjects (so messages published there on peers come here and are delivered to
+        the importers' subscribers on this node) and in its response subjects
+        ``_R_.<prefix>.>`` (answers from responders on peers come back to the node that
+        holds the mapping, ``services.py``). Peers hear it as ``RS+``.
         """
-        wanted = {name: _ResponseInterest(account.router.responses.prefix + b">")
-                  for name, account in self.server.accounts.items()
-                  if account.router.responses is not None}
-        for name, interest in list(self._responses.items()):
-            if wanted.get(name) != interest:
-                del self._responses[name]
-                account = self.server.accounts.get(name)
-                if account is not None:
+        wanted = {name: _internal_interest(account)
+                  for name, account in self.server.accounts.items()}
+        for name in set(self._internal) | set(wanted):
+            before = self._internal.get(name, frozenset())
+            after = wanted.get(name, frozenset())
+            account = self.server.accounts.get(name)
+            if account is not None:
+                for interest in before - after:
                     self._local_change(account, interest, -1)
-        for name, interest in wanted.items():
-            if name not in self._responses:
-                self._responses[name] = interest
-                self._local_change(self.server.accounts[name], interest, 1)
+                for interest in after - before:
+                    self._local_change(account, interest, 1)
+            if after:
+                self._internal[name] = after
+            else:
+                self._internal.pop(name, None)
 
     def shutdown(self) -> None:
         """Stop listening and dialling; close every route."""
@@ -446,7 +459,7 @@ class Cluster:
         return False
 
     # -- interest ------------------------------------------------------------------------
-    def _local_change(self, account: Account, sub: Subscription | _ResponseInterest,
+    def _local_change(self, account: Account, sub: Subscription | _ServerInterest,
                       delta: int) -> None:
         """A local subscription came or went: tell the peers if the interest changed."""
         counts = self._interest.setdefault(account.name, {})
