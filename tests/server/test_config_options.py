@@ -159,6 +159,13 @@ def test_unsupported_features_become_notices() -> None:
                                                            "gateway", "mqtt"))
 
 
+@pytest.mark.parametrize("text", ['mappings { "a.*": "b.$1" }\n',
+                                  'accounts { A: { mappings: { "x": "y" } } }\n'])
+def test_subject_mappings_become_a_notice(text: str) -> None:
+    _, problems, notices = load.options_from_tree(parse_text(text, "t.conf"))
+    assert problems.errors == [] and notices == (load.MAPPINGS_NOTICE,)
+
+
 def test_jetstream_disabled_gives_no_notice() -> None:
     _, _, notices = load.options_from_tree(parse_text("jetstream: disabled\n", "t.conf"))
     assert notices == ()

@@ -36,6 +36,11 @@ router whose account exports streams that others import holds :class:`StreamBrid
 objects: :meth:`set_bridges` then replaces ``publish`` and ``publish_headers`` on the
 instance by variants that also deliver each message, prefixed, in the importing
 accounts. Routers without bridges keep the plain methods: no test per message.
+The same variants serve service imports (``services.py``): an importing account's
+router looks each publish up among its imports and hands a match to the exporter's
+router, with a fresh ``_R_.`` reply and the ``Nats-Request-Info`` header; an exporting
+account's router delivers what is published on an open response subject back to the
+requester's account, also when it arrives from a route.
 
 Clustering (CLUSTER.md section 7) adds the account's ``remote`` index: the interest of
 peer servers, one :class:`~pynats.server.subscription.RemoteSubscription` per route and
@@ -195,7 +200,7 @@ class Router:
             delivered += self._bridge(origin, subject, reply, framed, nbytes)
         if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
             delivered += self._answer(origin, subject, framed, nbytes)
-        if self.services is not None:
+        if self.services is not None and self.services.match(subject).plain:
             for one in framed:
                 delivered += self._request(origin, subject, reply, b"", framed_payload(one))
         return delivered

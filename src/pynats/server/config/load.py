@@ -63,6 +63,8 @@ UNSUPPORTED = {
     "mqtt": "MQTT is not supported by this server, ignoring the mqtt block",
 }
 _UNSUPPORTED_ALIASES = {"leaf": "leafnodes"}
+#: The log warning for subject mappings (parsed and checked, but not applied yet).
+MAPPINGS_NOTICE = "Subject mappings are not supported by this server, ignoring them"
 
 #: Keys nats-server accepts that change nothing in pynats.
 IGNORED = frozenset({
@@ -183,6 +185,8 @@ def options_from_tree(tree: Node) -> tuple[ServerOptions, Problems, tuple[str, .
         operator.apply_implied(fields)
     options = _default_auth_timeout(ServerOptions(**fields), "auth_timeout" in fields)
     _check_names(tree, options, problems)
+    if options.mappings or any(account.mappings for account in options.accounts):
+        notices.append(MAPPINGS_NOTICE)
     return options, problems, tuple(dict.fromkeys(notices))
 
 
