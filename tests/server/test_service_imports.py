@@ -236,3 +236,28 @@ def test_reload_adds_and_removes_an_import(kind: str, tmp_path: Path) -> None:
         server.reload(without)
         assert b"503" in settled(b, b"PUB who _INBOX.w 0\r\n\r\n")
         assert settled(a) == b""
+
+
+def test_pynats_client_request_across_accounts(kind: str, serve: Serve) -> None:
+    import pynats
+    from pynats.client.msg import Msg
+    from pynats.errors import NoRespondersError
+
+    async def main(port: int) -> None:
+        async with await pynats.connect(f"nats://a:a@127.0.0.1:{port}") as a, \
+                await pynats.connect(f"nats://b:b@127.0.0.1:{port}") as b:
+            headers: list[dict[str, object]] = []
+
+            def upper(msg: Msg) -> None:
+                headers.append(json.loads(msg.headers["Nats-Request-Info"]))
+                msg.respond(msg.data.upper())
+
+            a.subscribe("svc.upper", cb=upper)
+            await a.flush()
+            answer = await b.request("b.svc.upper", b"abc", timeout=5)
+            assert answer.data == b"ABC" and headers[0]["acc"] == "B"
+            with pytest.raises(NoRespondersError):
+                await b.request("nobody.home", b"", timeout=5)
+
+    with serve(kind, CONF) as server:
+        asyncio.run(main(server.port))
