@@ -1,5 +1,7 @@
 """placeholder"""
-from typing import Any
 import argparse
+from typing import Any
+
+
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """placeholder"""

@@ -55,7 +55,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _flags_spec(args: argparse.Namespace) -> ConnSpec:
     """Flags and environment only: a saved context never copies another one."""
-    values = {}
+    values: dict[str, Any] = {}
     for field, (_flag, env, _key) in FIELDS.items():
         value = getattr(args, field, None) or os.environ.get(env)
         if value:

@@ -81,7 +81,7 @@ def fetch_json(base: str, path: str, timeout: float = 5.0) -> dict[str, Any]:
     if "://" not in url:
         url = "http://" + url
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = json.loads(resp.read())
     except urllib.error.URLError as exc:
         raise CliError(f"monitoring endpoint {url}: {getattr(exc, 'reason', exc)}") from None
@@ -121,24 +121,29 @@ async def _info(args: argparse.Namespace, spec: ConnSpec) -> int:
             "connect_urls": list(info.connect_urls), "client_id": info.client_id,
             "client_ip": info.client_ip, "rtt_ms": round(rtt * 1000, 3),
         }
+        if args.monitor:  # while connected, so this connection is counted too
+            report.update(await _monitor(args.monitor, args.interval))
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-    if args.monitor:
-        first = await asyncio.to_thread(fetch_json, args.monitor, "/varz")
-        started = time.monotonic()
-        await asyncio.sleep(args.interval)
-        second = await asyncio.to_thread(fetch_json, args.monitor, "/varz")
-        keys = ("connections", "total_connections", "subscriptions", "slow_consumers",
-                "in_msgs", "out_msgs", "in_bytes", "out_bytes", "uptime", "mem", "cpu",
-                "cores", "start", "routes")
-        report["varz"] = {k: second[k] for k in keys if k in second}
-        report["rates"] = varz_rates(first, second, time.monotonic() - started)
     if args.json:
         _print_json(report)
     else:
         print_info(report)
     return 0
+
+
+async def _monitor(base: str, interval: float) -> dict[str, Any]:
+    """``/varz`` figures and the message rates over ``interval``."""
+    first = await asyncio.to_thread(fetch_json, base, "/varz")
+    started = time.monotonic()
+    await asyncio.sleep(interval)
+    second = await asyncio.to_thread(fetch_json, base, "/varz")
+    keys = ("connections", "total_connections", "subscriptions", "slow_consumers",
+            "in_msgs", "out_msgs", "in_bytes", "out_bytes", "uptime", "mem", "cpu",
+            "cores", "start", "routes")
+    return {"varz": {k: second[k] for k in keys if k in second},
+            "rates": varz_rates(first, second, time.monotonic() - started)}
 
 
 def print_info(report: dict[str, Any]) -> None:
