@@ -195,7 +195,7 @@ def preflight(spec: ConnSpec) -> None:
 
 
 def _jobs(config: BenchConfig) -> list[Job]:
-    jobs = []
+    jobs: list[Job] = []
     share, extra = divmod(config.msgs, max(1, config.pubs))
     sub_role, pub_role = ("rep", "req") if config.request else ("sub", "pub")
     queue_group = REPLY_QUEUE if config.request else config.queue
@@ -281,8 +281,8 @@ def _coordinate(config: BenchConfig, jobs: list[Job], procs: list[Any], status: 
             last_total, last_change = total, now
         if errors or (pubs_done and subs_done):
             break
-        if pubs_done and (config.request or config.queue and
-                          sum(counts[j.slot] for j in subs) >= config.msgs):
+        if pubs_done and (config.request or (config.queue and
+                          sum(counts[j.slot] for j in subs) >= config.msgs)):
             stop.set()
         elif pubs_done and now - last_change > IDLE:
             stop.set()  # deliveries stopped: whatever is missing is lost

@@ -60,7 +60,7 @@ class ClientResult:
         return cls(role=data["role"], index=data["index"], msgs=data["msgs"],
                    bytes=data["bytes"], start=data["start"], end=data["end"],
                    latencies=list(data["latencies"]),
-                   samples=[tuple(s) for s in data["samples"]])  # type: ignore[misc]
+                   samples=[(int(t), int(n)) for t, n in data["samples"]])
 
 
 @dataclass(frozen=True)

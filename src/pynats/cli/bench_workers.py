@@ -210,6 +210,7 @@ async def _receive(sub: Any, job: Job, stop: Flag, counts: Counts,
         try:
             msg = await sub.next_msg(timeout=0.2)
         except TimeoutError:
+            counts[job.slot] = received  # a queue member's share ends between batches
             if stop.is_set():
                 break
             continue
