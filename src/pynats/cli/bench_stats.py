@@ -108,7 +108,7 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """The ``pct`` percentile (nearest rank) of already sorted values; 0 when empty."""
     if not sorted_values:
         return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    rank = max(1, math.ceil(round(pct / 100 * len(sorted_values), 9)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
