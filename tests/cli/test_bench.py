@@ -72,3 +72,14 @@ def test_bench_compare_runs_both_servers(env: dict[str, str]) -> None:
     table = run(env, "bench", "--compare", "--scenarios", "req", "--msgs", "2000", timeout=120)
     assert table.returncode == 0, table.stderr
     assert "ratio" in table.stdout.splitlines()[0] and table.stdout.count("\nreq ") == 1
+
+
+def test_plot_without_matplotlib_is_a_clear_error(env: dict[str, str], url: str) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['matplotlib'] = None; from pynats.cli import main; "
+            f"sys.exit(main(['bench', '-s', '{url}', 'x', '--plot', 'out.png']))")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert "--plot needs matplotlib" in assert_clean_error(result)
