@@ -120,6 +120,8 @@ CHECK_CASES = {
     "service_transform_reordered": (
         'accounts { A: { exports: [{service: "svc.*.*"}] }, B: { imports: '
         '[{service: {account: A, subject: "svc.*.*"}, to: "b.$2.$1"}] } }\n'),
+    "websocket_without_tls": "websocket { port: 8080 }\n",
+    "websocket_no_tls": "websocket { port: 8080, no_tls: true }\n",
     "accounts_valid": ("accounts {\n  A: { users: [{user: a, password: a}], exports: "
                        '[{stream: "a.>"}] }\n  B: { users: [{user: b, password: b}], imports: '
                        '[{stream: {account: A, subject: "a.>"}, prefix: from_a}] }\n}\n'),

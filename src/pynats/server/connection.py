@@ -52,6 +52,7 @@ from pynats.protocol.parser import Parser, Role
 from pynats.server.log import host_port
 from pynats.server.tls import TLS_HANDSHAKE_RECORD, ClientTLS, PeerTLS, peer_chain_der
 from pynats.server.tlstransport import FirstBytes, TLSTransport
+from pynats.server.wstransport import WebSocketTransport
 
 if TYPE_CHECKING:
     from pynats.protocol.parser import RouteSink, Sink
@@ -129,6 +130,8 @@ class Connection(asyncio.Protocol):
         self.tls: PeerTLS | None = None
         self._tls_conf: ClientTLS | None = None
         self._local = ""
+        #: The client came in over WebSocket (``wstransport.py``).
+        self.websocket = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -354,6 +357,8 @@ class Connection(asyncio.Protocol):
             self.session.on_closed(reason)
         transport = self.transport
         if transport is not None:
+            if isinstance(transport, WebSocketTransport):
+                transport.close_reason = reason  # the close frame's status follows it
             transport.close()
             deadline = max(self.server.options.write_deadline, 0.1)
             asyncio.get_running_loop().call_later(deadline, transport.abort)

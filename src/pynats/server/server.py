@@ -46,6 +46,7 @@ from pynats.server.log import Logger, host_port
 from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
 from pynats.server.tls import ClientTLS
+from pynats.server.websocket import WebSocketListener
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 #: Shortest pause between two closes in lame duck mode, and the longest.
@@ -129,6 +130,8 @@ class Server:
         self._closed = asyncio.Event()
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The WebSocket listener (None without a ``websocket`` port).
+        self.websocket: WebSocketListener | None = None
         #: The routes to peer servers (None without a ``cluster`` port).
         self.cluster: Cluster | None = Cluster(self) if options.cluster.enabled else None
         #: The registered routes by route id (``/routez``, ``/varz``); empty unclustered.
@@ -145,6 +148,9 @@ class Server:
 
             self._monitor = await start_monitor(self)
         opts = self.options
+        if opts.websocket.port:
+            self.websocket = WebSocketListener(self)
+            await self.websocket.start()
         port = 0 if opts.port == -1 else opts.port
         self._listener = await self.loop.create_server(
             lambda: Connection(self), opts.host, port, reuse_address=True, backlog=1024)
@@ -195,6 +201,8 @@ class Server:
         self._shutting_down = True
         if self._listener is not None:
             self._listener.close()
+        if self.websocket is not None:
+            self.websocket.close()
         if self._monitor is not None:
             self._monitor.close()
         if self.cluster is not None:
@@ -293,6 +301,20 @@ class Server:
             host = host or opts.client_advertise
         return host, port
 
+    def _websocket_address(self) -> tuple[str, int]:
+        """The host and port WebSocket clients are told (the block's ``advertise`` wins)."""
+        ws = self.options.websocket
+        port = self.websocket.port if self.websocket is not None else ws.port
+        if ws.advertise:
+            host, _, adv_port = ws.advertise.rpartition(":")
+            return host or ws.advertise, int(adv_port) if adv_port.isdigit() else port
+        return ws.host, port
+
+    @property
+    def websocket_port(self) -> int:
+        """The bound WebSocket port (0 without one), for ``/varz``."""
+        return self.websocket.port if self.websocket is not None else 0
+
     def client_urls(self) -> list[str]:
         """This server's own client URLs (``host:port``) as peers advertise them."""
         host, port = self._client_address()
@@ -309,7 +331,8 @@ class Server:
     def client_info(self, session: ClientSession | None) -> dict[str, Any]:
         """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
         opts = self.options
-        host, port = self._client_address()
+        websocket = session is not None and session.conn.websocket
+        host, port = self._websocket_address() if websocket else self._client_address()
         info: dict[str, Any] = {
             "server_id": self.server_id,
             "server_name": self.server_name,
@@ -323,7 +346,7 @@ class Server:
         # no_auth_user clears it for clients, not in the server's own (/varz, lame duck).
         if self.auth.info_required if session is not None else self.auth.required:
             info["auth_required"] = True
-        if self.client_tls is not None:
+        if self.client_tls is not None and not websocket:
             info.update(_tls_info(self.client_tls, session))
         info["max_payload"] = opts.max_payload
         if session is not None:

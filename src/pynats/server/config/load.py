@@ -446,6 +446,9 @@ def validate(options: ServerOptions) -> None:
     if " " in options.cluster.name:
         raise ConfigError("cluster name cannot contain spaces")
     check_trusted_operators(options)
+    ws = options.websocket
+    if ws.port and ws.tls is None and not ws.no_tls:
+        raise ConfigError("websocket requires TLS configuration")
     _validate_no_auth_user(options)
     check_resolution(options)
 

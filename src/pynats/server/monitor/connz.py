@@ -282,7 +282,8 @@ def conn_info(session: ClientSession, query: ConnzQuery, now_ns: int) -> JSONObj
     start_ns, last_ns = to_ns(session.started), to_ns(session.last_activity)
     end_ns = _end_ns(session, now_ns)
     info: JSONObject = {
-        "cid": session.cid, "kind": "Client", "type": "nats",
+        "cid": session.cid, "kind": "Client",
+        "type": "websocket" if session.conn.websocket else "nats",
         "ip": session.conn.host, "port": session.conn.port,
         "start": rfc3339(start_ns, utc=False), "last_activity": rfc3339(last_ns, utc=False),
     }

@@ -176,7 +176,7 @@ class ClientSession:
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Send INFO, enforce max_connections, then secure the client or arm its timers."""
-        tls = self.server.client_tls
+        tls = None if self.conn.websocket else self.server.client_tls  # wss: done already
         first = tls is not None and tls.handshake_first
         if not first:
             self.send_first_info()
@@ -281,6 +281,7 @@ class ClientSession:
     def describe(self) -> str:
         """The connection prefix nats-server puts on log lines."""
         prefix = conn_prefix(self.conn.host, self.conn.port, self.cid,
+                             kind="wid" if self.conn.websocket else "cid",
                              version=self.version, lang=self.lang, name=self.name)
         return f"{prefix}{self._auth_label} - " if self._auth_label else prefix
 
@@ -759,7 +760,7 @@ class ClientSession:
             "acc": self.account.name, "user": self.user, "name": self.name,
             "lang": self.lang, "ver": self.version, "rtt": rtt,
             "server": self.server.server_name, "cluster": self.server.cluster_name,
-            "kind": "Client", "client_type": "nats"}
+            "kind": "Client", "client_type": "websocket" if self.conn.websocket else "nats"}
         return {key: value for key, value in info.items() if value != ""}
 
     def send_info(self, info: dict[str, Any]) -> None:
