@@ -234,3 +234,78 @@ def test_client_that_never_upgrades_is_closed(kind: str, tmp_path: Path) -> None
             other.expect(b"PONG\r\n")
     finally:
         server.stop()
+
+
+AUTH_TOP = """
+authorization {
+  users: [{user: tcponly, password: p, allowed_connection_types: ["STANDARD"]},
+          {user: wsonly, password: p, allowed_connection_types: ["WEBSOCKET"]},
+          {user: both, password: p},
+          {user: guest, password: p, permissions: {publish: "guest.>"}}]
+}
+"""
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def guarded(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, int]]:
+    """Users with connection types, and the websocket block's own ``no_auth_user``."""
+    server, port = start_ws(str(request.param), tmp_path_factory.mktemp("wsauth"),
+                            "no_tls: true\n  no_auth_user: guest", top=AUTH_TOP)
+    try:
+        yield server, port
+    finally:
+        server.stop()
+
+
+def _ws_connect(port: int, **fields: object) -> bytes:
+    """What a WebSocket client gets for CONNECT with ``fields`` and a PING."""
+    with RawWebSocket(port) as ws:
+        ws.until(b"\r\n")
+        options = {"verbose": False, **fields}
+        ws.send(b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n")
+        return ws.until(b"\r\n")
+
+
+def _tcp_connect(port: int, **fields: object) -> bytes:
+    with RawClient(port) as tcp:
+        options = {"verbose": False, **fields}
+        tcp.send(b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n")
+        return tcp.read_line()
+
+
+@pytest.mark.parametrize(("user", "over_ws", "over_tcp"), [
+    ("tcponly", False, True), ("wsonly", True, False), ("both", True, True)])
+def test_allowed_connection_types(guarded: tuple[ServerProcess, int], user: str,
+                                  over_ws: bool, over_tcp: bool) -> None:
+    server, port = guarded
+    refused = b"-ERR 'Authorization Violation'\r\n"
+    ws = _ws_connect(port, user=user, **{"pass": "p"})
+    tcp = _tcp_connect(server.port, user=user, **{"pass": "p"})
+    assert (ws == b"PONG\r\n", tcp == b"PONG\r\n") == (over_ws, over_tcp)
+    assert refused in (ws, tcp) or (over_ws and over_tcp)
+
+
+def test_websocket_no_auth_user(guarded: tuple[ServerProcess, int]) -> None:
+    server, port = guarded
+    assert _tcp_connect(server.port) == b"-ERR 'Authorization Violation'\r\n"
+    with RawWebSocket(port) as ws:
+        info = json.loads(ws.until(b"\r\n").split(b" ", 1)[1])
+        assert info["auth_required"] is True  # as nats-server says, no_auth_user or not
+        ws.send(b'CONNECT {"verbose":false}\r\nPUB other 0\r\n\r\nPUB guest.x 0\r\n\r\nPING\r\n')
+        assert ws.until(b"PONG\r\n") == (
+            b"-ERR 'Permissions Violation for Publish to \"other\"'\r\nPONG\r\n")
+
+
+def test_websocket_block_user_overrides(kind: str, tmp_path: Path) -> None:
+    server, port = start_ws(kind, tmp_path,
+                            "no_tls: true\n  authorization { user: web, password: secret }",
+                            top="authorization { token: tcptoken }")
+    try:
+        assert _ws_connect(port, user="web", **{"pass": "secret"}) == b"PONG\r\n"
+        assert _ws_connect(port, auth_token="tcptoken") == b"-ERR 'Authorization Violation'\r\n"
+        assert _tcp_connect(server.port, auth_token="tcptoken") == b"PONG\r\n"
+        assert _tcp_connect(server.port, user="web", **{"pass": "secret"}) == (
+            b"-ERR 'Authorization Violation'\r\n")
+    finally:
+        server.stop()

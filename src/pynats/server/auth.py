@@ -65,6 +65,8 @@ from pynats.server.jwtauth import JwtRequest, JwtUser, JwtVerdict, OperatorMode
 REDACTED: Final = "[REDACTED]"
 #: The connection type of every client this server accepts (``allowed_connection_types``).
 STANDARD: Final = "STANDARD"
+#: The connection type of WebSocket clients.
+WEBSOCKET: Final = "WEBSOCKET"
 #: Successful bcrypt checks remembered (see the module docstring).
 BCRYPT_CACHE_MAX: Final = 1024
 #: bcrypt only reads this many bytes of a password (Go's implementation ignores the rest).
@@ -385,7 +387,7 @@ def _bcrypt_matches(hashed: str, given: str) -> bool:
 
 
 __all__ = [
-    "ANONYMOUS", "NONCE_RAW_LEN", "REDACTED", "STANDARD", "Authenticator", "Credentials",
-    "Login", "compare_secret", "connection_type_allowed", "is_bcrypt", "new_nonce",
+    "ANONYMOUS", "NONCE_RAW_LEN", "REDACTED", "STANDARD", "WEBSOCKET", "Authenticator",
+    "Credentials", "Login", "compare_secret", "connection_type_allowed", "is_bcrypt", "new_nonce",
     "nkey_signature_problem",
 ]

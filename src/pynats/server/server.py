@@ -46,7 +46,7 @@ from pynats.server.log import Logger, host_port
 from pynats.server.router import Router
 from pynats.server.sessions.client import ClientSession
 from pynats.server.tls import ClientTLS
-from pynats.server.websocket import WebSocketListener
+from pynats.server.websocket import WebSocketListener, websocket_authenticator
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 #: Shortest pause between two closes in lame duck mode, and the longest.
@@ -105,6 +105,8 @@ class Server:
         self.router: Router = self.accounts[GLOBAL_ACCOUNT].router
         #: Client authentication in force; rebuilt by :meth:`on_auth_reload`.
         self.auth = Authenticator(options)
+        #: WebSocket clients' authentication when the block overrides it (else None).
+        self.ws_auth = websocket_authenticator(options)
         #: The client port's TLS (None without); built by :meth:`start`, rebuilt by
         #: :meth:`on_tls_reload`.
         self.client_tls: ClientTLS | None = None
@@ -371,6 +373,7 @@ class Server:
         new permissions and lose the subscriptions these no longer allow.
         """
         self.auth = Authenticator(self.options)
+        self.ws_auth = websocket_authenticator(self.options)
         self.accounts = sync_accounts(self.options, self.accounts, self.dirty,
                                       cache=not self.options.disable_sublist_cache)
         sessions = [self.clients[cid] for cid in sorted(self.clients)]

@@ -10,9 +10,11 @@ upgrade to the server as a :class:`~pynats.server.connection.Connection` marked
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pynats.server.config.options import WebsocketOptions
+from pynats.server.auth import Authenticator
+from pynats.server.config.options import ServerOptions, WebsocketOptions
 from pynats.server.connection import Connection
 from pynats.server.log import host_port
 from pynats.server.tls import server_context
@@ -23,6 +25,25 @@ if TYPE_CHECKING:
 
 #: The warning nats-server logs for a WebSocket listener without TLS.
 NO_TLS_WARNING = "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!"
+
+
+def websocket_authenticator(options: ServerOptions) -> Authenticator | None:
+    """The authentication of WebSocket clients, when the block overrides the server's.
+
+    As nats-server: a ``user``/``password`` or ``token`` in the block's ``authorization``
+    replaces the server's single user or token for WebSocket clients (the ``users``
+    stay), and the block's ``no_auth_user`` replaces the server's. None: the same
+    authentication as the client port.
+    """
+    ws = options.websocket
+    own = ws.authorization
+    if not ws.no_auth_user and (own is None or not (own.username or own.token)):
+        return None
+    auth = options.authorization
+    if own is not None and (own.username or own.token):
+        auth = replace(auth, username=own.username, password=own.password, token=own.token)
+    return Authenticator(replace(options, authorization=auth,
+                                 no_auth_user=ws.no_auth_user or options.no_auth_user))
 
 
 def settings_of(ws: WebsocketOptions, max_payload: int) -> WebSocketSettings:

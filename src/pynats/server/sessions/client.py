@@ -58,6 +58,8 @@ from pynats.protocol.subjects import is_valid_literal, is_valid_subscription
 from pynats.server.accounts import GLOBAL_ACCOUNT, Account
 from pynats.server.auth import (
     STANDARD,
+    WEBSOCKET,
+    Authenticator,
     Credentials,
     Login,
     connection_type_allowed,
@@ -194,13 +196,13 @@ class ClientSession:
     def send_first_info(self) -> None:
         """Write the INFO a client gets on connecting (TLS first: after the handshake)."""
         info = self.server.client_info(self)
-        if self.server.auth.nonce_required:  # only in this first INFO, as nats-server
+        if self.auth.nonce_required:  # only in this first INFO, as nats-server
             self.nonce = info["nonce"] = new_nonce()
         self.conn.send_now(encode_info(info))
 
     def _ready(self) -> None:
         """The client may talk: start the auth timer (if needed) and the ping timer."""
-        if self.server.auth.required:
+        if self.auth.required:
             self._await_auth(self.server.options.auth_timeout)
         self._arm_ping(self.server.options.ping_interval)
 
@@ -333,7 +335,7 @@ class ClientSession:
     def _login_without_connect(self) -> bool:
         """A first operation other than CONNECT: in as no_auth_user, or refused."""
         self._clear_auth_timer()
-        login = self.server.auth.login_without_connect()
+        login = self.auth.login_without_connect()
         if login is None:
             self._auth_violation()
             return False
@@ -343,11 +345,11 @@ class ClientSession:
 
     def _auth_violation(self, creds: Credentials | None = None,
                         login: Login | None = None) -> None:
-        detail = self.server.auth.nkey_refusal(creds or self.credentials)
+        detail = self.auth.nkey_refusal(creds or self.credentials)
         if detail:
             self.server.log.debug(f"{self.describe()}{detail}")
-        who = self.server.auth.effective(creds or self.credentials).who()
-        if self.server.auth.operator is not None:  # nats-server names only a JWT it took
+        who = self.auth.effective(creds or self.credentials).who()
+        if self.auth.operator is not None:  # nats-server names only a JWT it took
             who = login.who() if login is not None else ""
         self.server.log.error(f"{self.describe()}authentication error" +
                               (f" - {who}" if who else ""))
@@ -355,12 +357,12 @@ class ClientSession:
 
     def _authenticate(self, creds: Credentials) -> Login | None:
         """CONNECT's login: by client certificate with ``verify_and_map``, else as usual."""
-        tls, auth = self.server.client_tls, self.server.auth
+        tls, auth = self.server.client_tls, self.auth
         if auth.operator is not None:
             return jwtsession.login(self, creds)
         if tls is not None and tls.map_users and auth.users and not (auth.nkeys and creds.nkey):
             return self._certificate_login(creds)
-        return auth.authenticate(creds)
+        return auth.authenticate(creds, self.conn_type)
 
     def _certificate_login(self, creds: Credentials) -> Login | None:
         """``verify_and_map``: the user the client certificate names (nats-server's order)."""
@@ -371,8 +373,9 @@ class ClientSession:
             return None
         if len(peer.chain) > 1:
             log.debug(f"{prefix}Multiple peer certificates found, selecting first")
-        users = self.server.auth.users
-        names = [name for name, user in users.items() if connection_type_allowed(user, STANDARD)]
+        users = self.auth.users
+        kind = self.conn_type
+        names = [name for name, user in users.items() if connection_type_allowed(user, kind)]
         name, notes = map_certificate_user(peer.leaf, names)
         for note in notes:
             log.debug(f"{prefix}{note}")
@@ -381,7 +384,7 @@ class ClientSession:
         if creds.user:
             log.warn(f"User {go_quote(creds.user)} found in connect proto, but user required "
                      "from cert")
-        return self.server.auth.login_as(name, creds)
+        return self.auth.login_as(name, creds)
 
     def _log_in(self, login: Login) -> None:
         """Become ``login``'s user: identity, permissions, and the matching handlers."""
@@ -434,7 +437,7 @@ class ClientSession:
         moved to another account.
         """
         login = self.login
-        return login is not None and self.server.auth.user_is_gone(login.credentials,
+        return login is not None and self.auth.user_is_gone(login.credentials,
                                                                     login.user.account)
 
     def recheck_auth(self) -> None:
@@ -447,7 +450,7 @@ class ClientSession:
         if self.closed:
             return
         creds = self.login.credentials if self.login is not None else self.credentials
-        renewed = self.server.auth.authenticate(creds)
+        renewed = self.auth.authenticate(creds)
         if renewed is None:
             self._auth_violation(creds)
         elif not self.awaiting_auth:
@@ -491,7 +494,7 @@ class ClientSession:
             return
         self.credentials = Credentials.from_connect(options, nonce=self.nonce,
                                                     host=self.conn.host)
-        self.user = self.server.auth.effective(self.credentials).shown_user()
+        self.user = self.auth.effective(self.credentials).shown_user()
         login = self._authenticate(self.credentials)
         if self.closed:
             return
@@ -762,6 +765,17 @@ class ClientSession:
             "server": self.server.server_name, "cluster": self.server.cluster_name,
             "kind": "Client", "client_type": "websocket" if self.conn.websocket else "nats"}
         return {key: value for key, value in info.items() if value != ""}
+
+    @property
+    def auth(self) -> Authenticator:
+        """The authentication this client faces: the websocket block's over WebSocket."""
+        ws_auth = self.server.ws_auth
+        return ws_auth if ws_auth is not None and self.conn.websocket else self.server.auth
+
+    @property
+    def conn_type(self) -> str:
+        """The connection type users' ``allowed_connection_types`` name."""
+        return WEBSOCKET if self.conn.websocket else STANDARD
 
     def send_info(self, info: dict[str, Any]) -> None:
         """Push an asynchronous INFO (only to clients that declared protocol 1)."""

@@ -50,7 +50,8 @@ class ExactZero(int):
 def login(session: ClientSession, creds: Credentials) -> Login | None:
     """The JWT login of ``session`` (None: refused; closed already if its account is full)."""
     server = session.server
-    found, verdict = server.auth.jwt_login(creds, lambda name: clients_in(server, name))
+    found, verdict = session.auth.jwt_login(creds, lambda name: clients_in(server, name),
+                                            session.conn_type)
     for note in verdict.notes:
         write(session, note)
     if verdict.account_full:
