@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -309,3 +310,36 @@ def test_websocket_block_user_overrides(kind: str, tmp_path: Path) -> None:
             b"-ERR 'Authorization Violation'\r\n")
     finally:
         server.stop()
+
+
+def test_cluster_advertises_websocket_urls(kind: str, tmp_path: Path) -> None:
+    from route_support import ROUTE_RE
+
+    def node(name: str, routes: str = "") -> tuple[ServerProcess, int, int]:
+        top = f"server_name: {name}\ncluster {{ name: C, listen: 127.0.0.1:-1\n{routes} }}"
+        server, ws_port = start_ws(kind, tmp_path / name, top=top)
+        line = server.wait_for_log("Listening for route connections on", 10)
+        match = ROUTE_RE.search(line or "")
+        assert match is not None
+        return server, ws_port, int(match.group(2))
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, first_ws, route_port = node("a")
+    second, second_ws, _ = node("b", f"routes: [nats://127.0.0.1:{route_port}]")
+    try:
+        wanted = {f"127.0.0.1:{first_ws}", f"127.0.0.1:{second_ws}"}
+        deadline = time.monotonic() + 10
+        while True:  # until the route is up and the URLs have crossed it
+            with RawWebSocket(first_ws) as ws:
+                info = json.loads(ws.until(b"\r\n").split(b" ", 1)[1])
+            if set(info.get("connect_urls", ())) == wanted or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert set(info.get("connect_urls", ())) == wanted
+        with RawClient(first.port) as tcp:  # TCP clients keep getting TCP URLs
+            tcp_urls = json.loads(tcp.info.split(b" ", 1)[1])["connect_urls"]
+        assert f"127.0.0.1:{first.port}" in tcp_urls and f"127.0.0.1:{first_ws}" not in tcp_urls
+    finally:
+        second.stop()
+        first.stop()

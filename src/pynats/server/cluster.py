@@ -174,7 +174,7 @@ class Cluster:
         self._internal: dict[str, frozenset[_ServerInterest]] = {}
         self._accounts: dict[bytes, Account] = {}
         self._flush_scheduled = False
-        self._advertised: list[str] = []
+        self._advertised: tuple[list[str], list[str]] = ([], [])
         self._peer_urls_seen = False
         self._closing = False
 
@@ -200,7 +200,7 @@ class Cluster:
             server.log.warn("Cluster name was dynamically generated, consider setting one")
         server.log.notice(f"Listening for route connections on {host_port(opts.host, self.port)}")
         self.attach()
-        self._advertised = self.client_connect_urls()
+        self._advertised = (self.client_connect_urls(), self.websocket_connect_urls())
         for raw in opts.routes:
             self._dial_configured(raw)
 
@@ -534,6 +534,8 @@ class Cluster:
                     info[key] = shown
         if not cluster.no_advertise:
             info["connect_urls"] = server.client_urls()
+            if server.websocket is not None:
+                info["ws_connect_urls"] = server.websocket_urls()
         if server.lame_duck_mode:
             info["ldm"] = True
         return info
@@ -566,9 +568,17 @@ class Cluster:
         self._peer_urls_seen = True
         return list(dict.fromkeys([*self.server.client_urls(), *peers]))
 
+    def websocket_connect_urls(self) -> list[str]:
+        """``connect_urls`` for WebSocket clients' INFO: ours and the peers' ws URLs."""
+        if self.server.options.cluster.no_advertise or self.server.websocket is None:
+            return []
+        peers = [url for route in self.by_id.values() if not route.lame_duck
+                 for url in route.ws_connect_urls]
+        return list(dict.fromkeys([*self.server.websocket_urls(), *peers])) if peers else []
+
     def client_urls_changed(self) -> None:
         """Push an INFO to clients when the advertised URLs changed."""
-        urls = self.client_connect_urls()
+        urls = (self.client_connect_urls(), self.websocket_connect_urls())
         if urls != self._advertised:
             self._advertised = urls
             self.server.push_client_info()

@@ -312,6 +312,12 @@ class Server:
             return host or ws.advertise, int(adv_port) if adv_port.isdigit() else port
         return ws.host, port
 
+    def websocket_urls(self) -> list[str]:
+        """This server's own WebSocket URLs (``host:port``) as peers advertise them."""
+        host, port = self._websocket_address()
+        hosts = [host] if self.options.websocket.advertise else _hosts(host)
+        return [host_port(h, port) for h in hosts]
+
     @property
     def websocket_port(self) -> int:
         """The bound WebSocket port (0 without one), for ``/varz``."""
@@ -326,9 +332,27 @@ class Server:
     def push_client_info(self) -> None:
         """Send every protocol-1 client the current INFO (new ``connect_urls``)."""
         info = self.client_info(None)
+        ws_info: dict[str, Any] | None = None
         for session in list(self.clients.values()):
-            if session.connected:
+            if not session.connected:
+                continue
+            if session.conn.websocket:
+                ws_info = ws_info or self._websocket_info(info)
+                session.send_info(dict(ws_info, client_id=session.cid))
+            else:
                 session.send_info(dict(info, client_id=session.cid))
+
+    def _websocket_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """``info`` as WebSocket clients get it: their host, port and URLs."""
+        host, port = self._websocket_address()
+        ws_info = dict(info, host=host, port=port)
+        for key in ("tls_required", "tls_verify", "tls_available"):
+            ws_info.pop(key, None)
+        ws_info.pop("connect_urls", None)
+        urls = self.cluster.websocket_connect_urls() if self.cluster is not None else []
+        if urls:
+            ws_info["connect_urls"] = urls
+        return ws_info
 
     def client_info(self, session: ClientSession | None) -> dict[str, Any]:
         """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
@@ -356,7 +380,8 @@ class Server:
             info["client_ip"] = session.conn.host
         if self.cluster is not None:
             info["cluster"] = self.cluster.name
-            urls = self.cluster.client_connect_urls()
+            urls = (self.cluster.websocket_connect_urls() if websocket
+                    else self.cluster.client_connect_urls())
             if urls:
                 info["connect_urls"] = urls
         return info

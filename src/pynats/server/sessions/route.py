@@ -89,6 +89,8 @@ class RouteSession:
         self.headers = True
         #: The peer's client URLs, advertised to our clients while it is registered.
         self.connect_urls: list[str] = []
+        #: The peer's WebSocket client URLs (``ws_connect_urls``).
+        self.ws_connect_urls: list[str] = []
         #: The peer is in lame duck mode: its URLs are no longer advertised.
         self.lame_duck = False
         self.subs: dict[SubKey, RemoteSubscription] = {}
@@ -217,6 +219,7 @@ class RouteSession:
         self.headers = info.get("headers") is True
         self.remote_info = info
         self.connect_urls = _urls(info.get("connect_urls"))
+        self.ws_connect_urls = _urls(info.get("ws_connect_urls"))
         if not self.cluster.register(self):
             self.close("Duplicate Route")
             return
@@ -229,9 +232,12 @@ class RouteSession:
         self.remote_info = info
         lame_duck = info.get("ldm") is True
         urls = _urls(info.get("connect_urls"))
-        if lame_duck != self.lame_duck or (urls and urls != self.connect_urls):
+        ws_urls = _urls(info.get("ws_connect_urls"))
+        if lame_duck != self.lame_duck or (urls and urls != self.connect_urls) or (
+                ws_urls and ws_urls != self.ws_connect_urls):
             self.lame_duck = lame_duck
             self.connect_urls = urls or self.connect_urls
+            self.ws_connect_urls = ws_urls or self.ws_connect_urls
             self.cluster.client_urls_changed()
 
     # -- interest ------------------------------------------------------------------------
