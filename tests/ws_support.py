@@ -64,11 +64,15 @@ def without_date(response: bytes) -> bytes:
 class RawWebSocket:
     """A WebSocket client over a plain socket (``websockets``' sans-I/O client)."""
 
-    def __init__(self, port: int, timeout: float = 5.0):
+    def __init__(self, port: int, timeout: float = 5.0,
+                 headers: dict[str, str] | None = None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.timeout = timeout
         self.ws = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"), max_size=None)
-        self.ws.send_request(self.ws.connect())
+        request = self.ws.connect()
+        for name, value in (headers or {}).items():
+            request.headers[name] = value
+        self.ws.send_request(request)
         self._flush()
         self.text = b""
         self.closed: Frame | None = None

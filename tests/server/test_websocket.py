@@ -343,3 +343,35 @@ def test_cluster_advertises_websocket_urls(kind: str, tmp_path: Path) -> None:
     finally:
         second.stop()
         first.stop()
+
+
+def test_credentials_from_cookies(kind: str, tmp_path: Path) -> None:
+    server, port = start_ws(kind, tmp_path, "no_tls: true\n  token_cookie: tok\n"
+                                            "  user_cookie: u\n  pass_cookie: p",
+                            top="authorization { users: [{user: web, password: pw}] }")
+    try:
+        def connect(cookie: str) -> bytes:
+            with RawWebSocket(port, headers={"Cookie": cookie}) as ws:
+                ws.until(b"\r\n")
+                ws.send(b'CONNECT {"verbose":false}\r\nPING\r\n')
+                return ws.until(b"\r\n")
+
+        assert connect("u=web; p=pw") == b"PONG\r\n"
+        assert connect("u=web; p=wrong") == b"-ERR 'Authorization Violation'\r\n"
+    finally:
+        server.stop()
+
+
+def test_frame_over_the_bound_is_refused(tmp_path: Path) -> None:
+    """pynats bounds a frame (8 MiB, or twice max_payload): nats-server streams them."""
+    server, port = start_ws("pynats", tmp_path)
+    try:
+        with RawWebSocket(port) as ws:
+            ws.until(b"\r\n")
+            ws.send_raw(b"\x82\xff" + (100 * 1024 * 1024).to_bytes(8, "big") + b"\0\0\0\0")
+            closing = ws.until_closed()
+            assert closing is not None and closing.data[:2] == (1009).to_bytes(2, "big")
+        with RawClient(server.port) as other:
+            other.ping_pong()
+    finally:
+        server.stop()

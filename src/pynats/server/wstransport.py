@@ -34,10 +34,12 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from websockets.datastructures import Headers
+from websockets.exceptions import PayloadTooBig
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
@@ -138,6 +140,8 @@ class WebSocketTransport(asyncio.Transport, asyncio.Protocol):
         self._closed = False
         self._secure = settings.tls is not None
         self.close_reason = ""
+        #: The cookies of the upgrade request (``jwt_cookie`` and the like read them).
+        self.cookies: dict[str, str] = {}
 
     # -- the socket side ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -205,6 +209,7 @@ class WebSocketTransport(asyncio.Transport, asyncio.Protocol):
         if response.status_code != 101:  # websockets found more to object to
             self._refuse(400, response.body.decode(errors="replace").strip())
             return
+        self.cookies = _cookies(request.headers)
         self.ws.send_response(_like_nats_server(response))
         self._send_pending()
         self._cancel_timer()
@@ -306,7 +311,8 @@ class WebSocketTransport(asyncio.Transport, asyncio.Protocol):
         prefix = describe() if callable(describe) else f"{self._peer()} - "
         self._log_error(f"{prefix}read error: {reason}")
         self.ws.data_to_send()  # websockets' own close frame, replaced by nats-server's
-        close = Close(1002, reason[:120]).serialize()
+        status = 1009 if isinstance(exc, PayloadTooBig) else 1002
+        close = Close(status, reason[:120]).serialize()
         self._write_raw(Frame(Opcode.CLOSE, close).serialize(mask=False))
         self._close_raw()
         if app is not None:
@@ -393,6 +399,18 @@ def _like_nats_server(response: Response) -> Response:
         if name in response.headers:
             keep[name] = response.headers[name]
     return Response(response.status_code, response.reason_phrase, keep, response.body)
+
+
+def _cookies(headers: Headers) -> dict[str, str]:
+    """The request's cookies by name (the first of a name wins, as Go's ``r.Cookie``)."""
+    jar = SimpleCookie()
+    found: dict[str, str] = {}
+    for line in headers.get_all("Cookie"):
+        with contextlib.suppress(CookieError):
+            jar.load(line)
+            for name, morsel in jar.items():
+                found.setdefault(name, morsel.value)
+    return found
 
 
 def _contains(headers: Headers, name: str, value: str) -> bool:

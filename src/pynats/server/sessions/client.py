@@ -492,6 +492,8 @@ class ClientSession:
             self.server.log.debug(f"{self.describe()}malformed CONNECT")
             self.conn.close("Protocol Violation")
             return
+        if self.conn.websocket:
+            options = self._with_cookies(options)
         self.credentials = Credentials.from_connect(options, nonce=self.nonce,
                                                     host=self.conn.host)
         self.user = self.auth.effective(self.credentials).shown_user()
@@ -765,6 +767,22 @@ class ClientSession:
             "server": self.server.server_name, "cluster": self.server.cluster_name,
             "kind": "Client", "client_type": "websocket" if self.conn.websocket else "nats"}
         return {key: value for key, value in info.items() if value != ""}
+
+    def _with_cookies(self, options: dict[str, Any]) -> dict[str, Any]:
+        """CONNECT options with what the ``*_cookie`` settings take from the upgrade.
+
+        As nats-server: a cookie fills in a credential the CONNECT did not give.
+        """
+        cookies = getattr(self.conn.transport, "cookies", None)
+        if not cookies:
+            return options
+        ws = self.server.options.websocket
+        filled = dict(options)
+        for name, key in ((ws.jwt_cookie, "jwt"), (ws.user_cookie, "user"),
+                          (ws.pass_cookie, "pass"), (ws.token_cookie, "auth_token")):
+            if name and name in cookies and not filled.get(key):
+                filled[key] = cookies[name]
+        return filled
 
     @property
     def auth(self) -> Authenticator:
