@@ -11,8 +11,9 @@ published there on a peer comes to it and reaches the importers' subscribers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
@@ -52,6 +53,18 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Server
         first.stop()
 
 
+@contextlib.asynccontextmanager
+async def clients(pair: list[ServerProcess]) -> AsyncIterator[tuple[nats.NATS, nats.NATS]]:
+    """A client of account A on the second node and one of B on the first."""
+    a = await nats.connect(f"nats://a:a@127.0.0.1:{pair[1].port}")
+    b = await nats.connect(f"nats://b:b@127.0.0.1:{pair[0].port}")
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def _first_answer(b: nats.NATS, subject: str, timeout: float = 10.0) -> bytes:
     """The first answer, retrying while the responder's interest crosses the route."""
     deadline = time.monotonic() + timeout
@@ -65,12 +78,8 @@ async def _first_answer(b: nats.NATS, subject: str, timeout: float = 10.0) -> by
 
 
 def test_request_answered_on_another_node(pair: list[ServerProcess]) -> None:
-    requester_node, responder_node = pair
-
     async def main() -> None:
-        a = await nats.connect(f"nats://a:a@127.0.0.1:{responder_node.port}")
-        b = await nats.connect(f"nats://b:b@127.0.0.1:{requester_node.port}")
-        try:
+        async with clients(pair) as (a, b):
             async def answer(msg: nats.aio.msg.Msg) -> None:
                 await msg.respond(msg.subject.encode())
 
@@ -80,20 +89,13 @@ def test_request_answered_on_another_node(pair: list[ServerProcess]) -> None:
             for n in range(20):  # every answer finds its way back, not just the first
                 reply = await b.request(f"b.svc.n{n}", b"", timeout=5)
                 assert reply.data == f"svc.n{n}".encode()
-        finally:
-            await a.close()
-            await b.close()
 
     asyncio.run(main())
 
 
 def test_stream_answers_cross_back(pair: list[ServerProcess]) -> None:
-    requester_node, responder_node = pair
-
     async def main() -> None:
-        a = await nats.connect(f"nats://a:a@127.0.0.1:{responder_node.port}")
-        b = await nats.connect(f"nats://b:b@127.0.0.1:{requester_node.port}")
-        try:
+        async with clients(pair) as (a, b):
             async def answer(msg: nats.aio.msg.Msg) -> None:
                 for part in (b"1", b"2", b"3"):
                     await a.publish(msg.reply, part)
@@ -106,20 +108,13 @@ def test_stream_answers_cross_back(pair: list[ServerProcess]) -> None:
             await b.publish("feed", b"", reply=inbox)
             got = [(await sub.next_msg(timeout=5)).data for _ in range(3)]
             assert got == [b"1", b"2", b"3"]
-        finally:
-            await a.close()
-            await b.close()
 
     asyncio.run(main())
 
 
 def test_stream_import_reaches_subscribers_on_another_node(pair: list[ServerProcess]) -> None:
-    importer_node, publisher_node = pair
-
     async def main() -> None:
-        a = await nats.connect(f"nats://a:a@127.0.0.1:{publisher_node.port}")
-        b = await nats.connect(f"nats://b:b@127.0.0.1:{importer_node.port}")
-        try:
+        async with clients(pair) as (a, b):
             sub = await b.subscribe("from_a.news.>")
             await b.flush()
             deadline = time.monotonic() + 10
@@ -140,8 +135,5 @@ def test_stream_import_reaches_subscribers_on_another_node(pair: list[ServerProc
                 if msg.subject != "from_a.news.probe":
                     got.append((msg.subject, msg.data))
             assert got == [(f"from_a.news.n{n}", str(n).encode()) for n in range(5)]
-        finally:
-            await a.close()
-            await b.close()
 
     asyncio.run(main())
