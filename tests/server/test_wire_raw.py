@@ -346,6 +346,41 @@ def test_queue_groups_one_member_each(shared_server: ServerProcess) -> None:
         assert got == everything, f"group {queue}: each message exactly once"
         if len(group) > 1:
             assert all(counts.get(m) for m in group), f"group {queue}: a member got nothing"
+    for member, payloads in counts.items():  # each receiver sees the publish order
+        assert [int(p) for p in payloads] == sorted(int(p) for p in payloads), member
+
+
+def test_queue_run_split_among_members(shared_server: ServerProcess) -> None:
+    """A run of PUBs to a group of members on separate connections (split up front)."""
+    port, n = shared_server.port, 300
+    members = [connect(port, sub("qs.x", 1, queue="q")) for _ in range(3)]
+    watcher = connect(port, sub("qs.*", 1))
+    try:
+        with connect(port) as publisher:
+            publisher.send(b"".join(pub("qs.x", str(i).encode()) for i in range(n)) + PING)
+            publisher.expect(PONG)
+        shares = [[int(f.split(b"\r\n")[1]) for f in frames_until_pong(m)] for m in members]
+        seen = [int(f.split(b"\r\n")[1]) for f in frames_until_pong(watcher)]
+    finally:
+        for client in (*members, watcher):
+            client.close()
+    assert seen == list(range(n))
+    assert sorted(i for share in shares for i in share) == list(range(n))  # exactly once
+    assert all(share == sorted(share) and len(share) > n // 10 for share in shares), shares
+
+
+def test_queue_run_with_a_member_that_auto_unsubscribes(shared_server: ServerProcess) -> None:
+    """A run to a group whose member has a max: it takes at most that, the rest go on."""
+    port = shared_server.port
+    with connect(port, sub("qm.x", 1, queue="q") + b"UNSUB 1 2\r\n") as limited, \
+            connect(port, sub("qm.x", 1, queue="q")) as other:
+        with connect(port) as publisher:
+            publisher.send(b"".join(pub("qm.x", str(i).encode()) for i in range(50)) + PING)
+            publisher.expect(PONG)
+        mine = [f.split(b"\r\n")[1] for f in frames_until_pong(limited)]
+        rest = [f.split(b"\r\n")[1] for f in frames_until_pong(other)]
+    assert len(mine) <= 2
+    assert sorted(int(p) for p in mine + rest) == list(range(50))
 
 
 def test_two_queue_members_in_one_connection(shared_server: ServerProcess) -> None:

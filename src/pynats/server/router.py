@@ -11,8 +11,10 @@ subscription's pre-framed `` <sid> ``, and the shared tail (``[reply ]size\\r\\n
 The parser hands over consecutive messages to one subject as a run. When a run goes
 only to plain subscribers without auto-unsubscribe limits, each receiver's share is one
 ``bytes.join`` of the framed payloads with its ``MSG <subject> <sid> `` prefix: the
-per-message cost of fan-out drops to a memory copy. Otherwise messages are delivered
-one by one, so queue choices and limits apply per message.
+per-message cost of fan-out drops to a memory copy. A run to queue groups whose members
+can all take any message is split up front: each message gets one random member, then
+each member gets one join of its share. Otherwise (auto-unsubscribe limits, a member
+that must be skipped) messages are delivered one by one.
 
 A connection that receives its first bytes in the current batch is put on ``dirty``;
 the connection that read the batch calls :meth:`flush_dirty` once at the end of its
@@ -329,8 +331,13 @@ class Router:
         plain, queues = found
         if reply and self.responders:
             return self._publish_noting_replies(origin, found, subject, reply, framed, nbytes)
-        if len(framed) > 1 and not queues and not any(s.max_msgs for s in plain):
-            return self._deliver_run(origin, plain, subject, reply, framed, nbytes)
+        if len(framed) > 1 and not any(s.max_msgs for s in plain):
+            if not queues:
+                return self._deliver_run(origin, plain, subject, reply, framed, nbytes)
+            if _simple_groups(plain, queues, origin):
+                delivered = self._deliver_run(origin, plain, subject, reply, framed, nbytes)
+                return delivered + self._deliver_run_queued(origin, queues, subject, reply,
+                                                            framed)
         delivered = 0
         for one in framed:
             size = nbytes if len(framed) == 1 else framed_size(one)
@@ -511,6 +518,38 @@ class Router:
             delivered += count
         return delivered
 
+    def _deliver_run_queued(self, origin: Origin, queues: Groups, subject: bytes,
+                            reply: bytes, framed: list[bytes]) -> int:
+        """Many messages to queue groups: each message to one random member, then one
+        join per member of what it was given (see :func:`_simple_groups`)."""
+        head = b"MSG " + subject
+        after_sid = reply + b" " if reply else b""
+        dirty = self.dirty
+        delivered = 0
+        for members in queues:
+            n = len(members)
+            shares: list[list[bytes]] = [[] for _ in members]
+            for one in framed:
+                shares[int(random() * n)].append(one)
+            for sub, share in zip(members, shares, strict=True):
+                if not share:
+                    continue
+                client = sub.client
+                conn = client.conn
+                out = conn.out
+                if not out:
+                    dirty.append(conn)
+                prefix = head + sub.sid_part + after_sid
+                out += prefix
+                out += prefix.join(share)
+                count = len(share)
+                client.last_activity = origin.last_activity
+                client.out_msgs += count
+                client.out_bytes += sum(map(framed_size, share))
+                sub.delivered += count
+                delivered += count
+        return delivered
+
     def _deliver(self, origin: Origin, plain: tuple[Subscription, ...],
                  queues: tuple[tuple[Subscription, ...], ...], subject: bytes, reply: bytes,
                  framed: bytes, size: int, hframed: bytes = b"", total: int = 0) -> int:
@@ -576,6 +615,23 @@ class Router:
                 origin.conn.send(b"HMSG %s %s %d %d\r\n%s\r\n" % (
                     reply, sub.sid, len(hdr), len(hdr), hdr))
                 return
+
+
+def _simple_groups(plain: tuple[Subscription, ...], queues: Groups, origin: Origin) -> bool:
+    """Whether a run can be split among the members of ``queues`` up front.
+
+    True when no member has an auto-unsubscribe limit, none is closing, the publisher
+    is not a member with echo off, and every receiver (plain ones too) is a different
+    client: a connection then gets its messages in publish order, as it would one by
+    one.
+    """
+    skip = None if origin.echo else origin
+    receivers = [sub.client for members in queues for sub in members]
+    if not all(not sub.max_msgs and not sub.client.closed and sub.client is not skip
+               for members in queues for sub in members):
+        return False
+    receivers.extend(sub.client for sub in plain)
+    return len(set(receivers)) == len(receivers)
 
 
 def _split_queues(local: Groups, remote: tuple[tuple[RemoteSubscription, ...], ...],
