@@ -22,6 +22,7 @@ partitions in force and routes that must not exist are closed
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -203,12 +204,41 @@ class ClusterHandle(_ClusterControls[ServerHandle]):
                                     f"interest in {subject!r} on every node"),
                          timeout + CONTROL_TIMEOUT)
 
+    @property
+    def aio(self) -> ClusterWaits:
+        """The waits as coroutines, for async tests (they must not block their loop)."""
+        return ClusterWaits(self)
+
     def close(self) -> None:
         """Stop every node and the cluster's thread."""
         try:
             self._thread.run(self._mesh.stop())
         finally:
             self._thread.close()
+
+
+class ClusterWaits:
+    """A thread-mode cluster's waits as coroutines: ``await cluster.aio.wait_...()``."""
+
+    def __init__(self, handle: ClusterHandle):
+        self._handle = handle
+
+    async def _on_cluster(self, predicate: Callable[[], bool], timeout: float,
+                          what: str) -> None:
+        loop = self._handle._thread.loop
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            wait_until(predicate, timeout, what), loop))
+
+    async def wait_until_routed(self, timeout: float = ROUTED_TIMEOUT) -> None:
+        """See :meth:`ClusterHandle.wait_until_routed`."""
+        await self._on_cluster(self._handle._mesh.routed, timeout, "the cluster's routes")
+
+    async def wait_for_interest(self, subject: str, *, account: str = "$G",
+                                timeout: float = 5.0) -> None:
+        """See :meth:`ClusterHandle.wait_for_interest`."""
+        mesh = self._handle._mesh
+        await self._on_cluster(lambda: mesh.interested(subject, account), timeout,
+                               f"interest in {subject!r} on every node")
 
 
 class AsyncClusterHandle(_ClusterControls[AsyncServerHandle]):
@@ -304,6 +334,7 @@ __all__ = [
     "AsyncClusterHandle",
     "ClusterHandle",
     "ClusterRunner",
+    "ClusterWaits",
     "NodeRef",
     "run_cluster",
 ]

@@ -512,11 +512,67 @@ class ServerHandle(_Controls):
         """Wait until the server has shut down (after lame duck mode, say)."""
         self._thread.run(self._node.wait_closed(timeout), timeout + CONTROL_TIMEOUT)
 
+    @property
+    def aio(self) -> ThreadWaits:
+        """The waits as coroutines, for async tests (they must not block their loop)."""
+        return ThreadWaits(self._thread, self._node, self)
+
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ThreadWaits:
+    """A thread-mode server's waits as coroutines: ``await srv.aio.wait_for_...()``.
+
+    An async test must not call the blocking waits of :class:`ServerHandle`: its own
+    loop, which runs the clients under test, would stand still meanwhile. These run
+    the same wait on the server's thread and await its result on the caller's loop.
+    """
+
+    def __init__(self, thread: LoopThread, node: Node, handle: ServerHandle):
+        self._thread = thread
+        self._node = node
+        self._handle = handle
+
+    async def _on_server(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(coro, self._thread.loop))
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = WAIT_TIMEOUT,
+                         what: str = "a condition") -> None:
+        """See :meth:`ServerHandle.wait_until`."""
+        await self._on_server(wait_until(predicate, timeout, what))
+
+    async def wait_for_subscription(self, subject: str, queue: str | None = None, *,
+                                    count: int = 1, client: ClientRef = None,
+                                    timeout: float = WAIT_TIMEOUT) -> None:
+        """See :meth:`ServerHandle.wait_for_subscription`."""
+        await self.wait_until(self._handle._subscribed(subject, queue, count, client),
+                              timeout, f"a subscription to {subject!r}")
+
+    async def wait_for_interest(self, subject: str, *, account: str = "$G",
+                                remote: bool = True, timeout: float = WAIT_TIMEOUT) -> None:
+        """See :meth:`ServerHandle.wait_for_interest`."""
+        await self.wait_until(self._handle._interested(subject, account, remote), timeout,
+                              f"interest in {subject!r}")
+
+    async def wait_for_clients(self, count: int, timeout: float = WAIT_TIMEOUT) -> None:
+        """See :meth:`ServerHandle.wait_for_clients`."""
+        await self.wait_until(self._handle._client_count_is(count), timeout,
+                              f"{count} clients")
+
+    async def wait_for_messages(self, recording: Recording, count: int,
+                                timeout: float = WAIT_TIMEOUT) -> None:
+        """See :meth:`ServerHandle.wait_for_messages`."""
+        await self.wait_until(lambda: len(recording) >= count, timeout,
+                              f"{count} messages on {recording.subject!r}")
+
+    async def wait_closed(self, timeout: float = WAIT_TIMEOUT) -> None:
+        """See :meth:`ServerHandle.wait_closed`."""
+        await self._on_server(self._node.wait_closed(timeout))
 
 
 class AsyncServerHandle(_Controls):
@@ -654,6 +710,7 @@ __all__ = [
     "Node",
     "ServerHandle",
     "ServerRunner",
+    "ThreadWaits",
     "build_options",
     "run_server",
     "wait_until",

@@ -1,0 +1,16 @@
+"""Load the pynats plugin when its entry point is not installed (PYTHONPATH=src runs).
+
+Installed (``pip install -e .``), pytest loads ``pynats.testing.plugin`` through the
+``pytest11`` entry point and this does nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import pynats.testing.plugin as plugin
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, "pynats")

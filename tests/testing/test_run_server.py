@@ -1,0 +1,164 @@
+"""run_server in both modes, options, restart on the same port, inspection, recording."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+import pytest
+
+import pynats.client as pc
+from pynats.testing import run_server
+
+
+def test_thread_mode_serves_a_sync_test_with_nats_py() -> None:
+    with run_server() as srv:
+        assert srv.url == f"nats://127.0.0.1:{srv.port}" and srv.port > 0
+
+        async def main() -> bytes:
+            nc = await nats.connect(srv.url, name="sync-user")
+            sub = await nc.subscribe("greet")
+            await nc.publish("greet", b"hello")
+            msg = await sub.next_msg(timeout=2)
+            assert srv.client_count == 1
+            assert srv.client("sync-user").lang == "python3"
+            await nc.close()
+            return bytes(msg.data)
+
+        assert asyncio.run(main()) == b"hello"
+    assert not srv.running
+
+
+async def test_async_mode_runs_on_the_callers_loop_with_pynats_client() -> None:
+    async with run_server() as srv:
+        assert srv.server.loop is asyncio.get_running_loop()
+        nc = await pc.connect(srv.url, name="aio")
+        sub = nc.subscribe("jobs.*", queue="workers")
+        await srv.wait_for_subscription("jobs.*", "workers", client="aio")
+        [info] = srv.subscriptions("aio")
+        assert (info.subject, info.queue) == ("jobs.*", "workers")
+        nc.publish("jobs.1", b"x")
+        assert (await sub.next_msg(2)).data == b"x"
+        await nc.close()
+        await srv.wait_for_clients(0)
+
+
+def test_any_server_option_is_passed_through() -> None:
+    with run_server(max_payload=512, authorization={"token": "s3cr3t"}) as srv:
+        assert srv.options.max_payload == 512
+
+        async def main() -> int:
+            with pytest.raises(Exception):  # noqa: B017 - nats-py raises several kinds
+                await nats.connect(srv.url, allow_reconnect=False, connect_timeout=1,
+                                   max_reconnect_attempts=0)
+            nc = await nats.connect(srv.url, token="s3cr3t")
+            size = nc.max_payload
+            await nc.close()
+            return size
+
+        assert asyncio.run(main()) == 512
+    with pytest.raises(TypeError):
+        run_server(no_such_option=1)
+
+
+def test_restart_keeps_the_port_and_the_client_comes_back() -> None:
+    with run_server() as srv:
+        port = srv.port
+
+        async def main() -> None:
+            reconnected = asyncio.Event()
+
+            async def on_reconnect() -> None:
+                reconnected.set()
+
+            nc = await nats.connect(srv.url, reconnect_time_wait=0.05,
+                                    reconnected_cb=on_reconnect, name="back")
+            sub = await nc.subscribe("again")
+            await nc.flush()
+            await asyncio.to_thread(srv.restart)
+            assert srv.port == port
+            await asyncio.wait_for(reconnected.wait(), 5)
+            await srv.aio.wait_for_subscription("again", client="back")
+            await nc.publish("again", b"1")
+            assert (await sub.next_msg(2)).data == b"1"
+            await nc.close()
+
+        asyncio.run(main())
+        assert srv.total_connections == 1  # counters are the new server's
+
+
+async def test_kill_resets_clients_and_restart_serves_them_again() -> None:
+    async with run_server() as srv:
+        lost = asyncio.Event()
+
+        async def on_disconnect() -> None:
+            lost.set()
+
+        nc = await pc.connect(srv.url, reconnect=pc.ReconnectOptions(time_wait=0.05),
+                              callbacks=pc.Callbacks(disconnected=on_disconnect))
+        await nc.flush()
+        await srv.kill()
+        await asyncio.wait_for(lost.wait(), 5)
+        assert not srv.running
+        await srv.restart()
+        await srv.wait_for_clients(1)
+        await nc.flush(timeout=2)
+        await nc.close()
+
+
+def test_recording_holds_what_clients_published() -> None:
+    with run_server() as srv:
+        rec = srv.record("orders.>")
+
+        async def main() -> None:
+            nc = await nats.connect(srv.url)
+            await nc.publish("orders.new", b"one", reply="r.1")
+            await nc.publish("orders.new", b"two", headers={"K": "v"})
+            await nc.publish("other", b"not this")
+            await nc.flush()
+            await nc.close()
+
+        asyncio.run(main())
+        srv.wait_for_messages(rec, 2)
+        first, second = rec.messages
+        assert (first.subject, first.reply, first.payload) == ("orders.new", "r.1", b"one")
+        assert second.headers is not None and second.headers.get("K") == "v"
+        assert rec.payloads == [b"one", b"two"]
+        rec.close()
+        srv.wait_until(lambda: not srv.server.accounts["$G"].index.count)
+
+
+def test_inspection_counts_and_subscriptions() -> None:
+    with run_server() as srv:
+
+        async def main() -> None:
+            a = await nats.connect(srv.url, name="a")
+            b = await nats.connect(srv.url, name="b")
+            await a.subscribe("x")
+            await a.subscribe("y", queue="q")
+            await b.subscribe("z")
+            await a.flush()
+            await b.flush()
+            assert srv.client_count == 2
+            assert {(s.subject, s.queue) for s in srv.subscriptions("a")} == {
+                ("x", None), ("y", "q")}
+            assert [s.subject for s in srv.subscriptions(b._client_id)] == ["z"]
+            assert len(srv.subscriptions()) == 3
+            with pytest.raises(LookupError):
+                srv.client("nobody")
+            await a.close()
+            await b.close()
+
+        asyncio.run(main())
+        srv.wait_for_clients(0)
+        assert srv.total_connections == 2
+
+
+def test_start_up_is_fast() -> None:
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        with run_server():
+            times.append(time.perf_counter() - began)
+    assert min(times) < 0.05, times
