@@ -115,11 +115,13 @@ class _Mesh:
         self.apply_partitions()
 
     def heal(self, a: int | None, b: int | None) -> None:
-        if a is None or b is None:
-            self.partitions.clear()
-        else:
-            self.partitions.discard(frozenset((a, b)))
+        healed = set(self.partitions) if a is None or b is None else {frozenset((a, b))}
+        self.partitions -= healed
         self.apply_partitions()
+        for pair in healed:
+            one, other = (self.nodes[i].server for i in sorted(pair))
+            if one is not None and other is not None:
+                faults.heal(one, other)
 
     def routed(self) -> bool:
         """Every running node has a route to every running node it may reach."""
@@ -175,7 +177,7 @@ class _ClusterControls(Generic[H]):
 
     def heal(self, a: NodeRef | None = None, b: NodeRef | None = None) -> None:
         """End the partition of ``a`` and ``b`` (all partitions without arguments); the
-        route is made again by the nodes' re-dial loop within about a second."""
+        route is dialled again at once (:meth:`wait_until_routed` waits for it)."""
         i = None if a is None else self._mesh.index(a)
         j = None if b is None else self._mesh.index(b)
         self._call(lambda: self._mesh.heal(i, j))

@@ -27,8 +27,8 @@ Faults act on the real server's objects, never on a mock:
   ``Server.client_accept_hook``: INFO is sent late, never, or the connection is closed
   before it.
 * **Partitions** use ``Cluster.refused_peers``: the route between two nodes is closed
-  and each side refuses the other's routes at their first INFO until healed; the
-  cluster's own re-dial loop makes the route again (about a second) once healed.
+  and each side refuses the other's routes at their first INFO until healed; healing
+  dials the route again at once from the side that has it configured.
 * **Recordings** are a subscription in the account's index whose "client" only
   collects what the router writes to it, parsed back into messages: real delivery,
   with echo, queue groups and permissions unaffected (it is a plain subscription; note
@@ -49,6 +49,7 @@ from pynats.protocol.headers import Headers, parse_headers
 from pynats.protocol.parser import Parser, RecordSink, Role
 from pynats.protocol.subjects import matches
 from pynats.server.accounts import GLOBAL_ACCOUNT
+from pynats.server.cluster import RouteURL
 from pynats.server.connection import WRITE_HIGH_WATER, Connection
 from pynats.server.subscription import Subscription
 
@@ -562,10 +563,22 @@ def partition(a: Server, b: Server) -> None:
 
 
 def heal(a: Server, b: Server) -> None:
-    """Undo :func:`partition`: the cluster's re-dial loop makes the route again."""
+    """Undo :func:`partition` and dial the route again at once.
+
+    Whichever of the two has the other among its configured routes dials it now (a
+    re-dial already waiting for its delay makes this a no-op, and connects itself).
+    """
     for one, other in ((a, b), (b, a)):
         if one.cluster is not None:
             one.cluster.refused_peers.discard(other.server_id)
+    for one, other in ((a, b), (b, a)):
+        cluster = one.cluster
+        if cluster is None or other.cluster_port == 0:
+            continue
+        for raw in one.options.cluster.routes:
+            url = RouteURL.parse(raw)
+            if url is not None and url.port == other.cluster_port:
+                cluster.dial(url)
 
 
 def kill(server: Server) -> None:
