@@ -1,0 +1,87 @@
+"""The plugin in a user's project (pytester): entry point, fixtures, markers, xdist."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+import pynats
+
+SRC = Path(pynats.__file__).resolve().parent.parent
+
+USER_TESTS = '''
+import nats
+import pytest
+
+
+async def test_round_trip(nats_url):
+    nc = await nats.connect(nats_url)
+    sub = await nc.subscribe("t")
+    await nc.publish("t", b"ok")
+    assert (await sub.next_msg(timeout=2)).data == b"ok"
+    await nc.close()
+
+
+@pytest.mark.nats_server(max_payload=1234)
+def test_marker(nats_server):
+    assert nats_server.options.max_payload == 1234
+
+
+@pytest.mark.nats_cluster(size=2)
+def test_cluster(nats_cluster):
+    assert [n.route_count for n in nats_cluster] == [1, 1]
+'''
+
+XDIST_TESTS = '''
+import os
+import pytest
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_own_server(nats_server, n, tmp_path_factory):
+    assert nats_server.client_count == 0 and nats_server.total_connections == 0
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    out = tmp_path_factory.getbasetemp().parent.parent / "ports"
+    out.mkdir(exist_ok=True)
+    (out / f"{worker}-{n}").write_text(str(nats_server.port))
+'''
+
+
+def plugin_args() -> list[str]:
+    """``-p`` for the plugin unless its entry point is installed (``pip install -e .``)."""
+    names = {ep.name for ep in entry_points(group="pytest11")}
+    return [] if "pynats" in names else ["-p", "pynats.testing.plugin"]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    path = os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
+    monkeypatch.setenv("PYTHONPATH", path)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n"
+                     "asyncio_default_fixture_loop_scope = function\n")
+    return pytester
+
+
+def test_fixtures_and_markers_work_in_a_users_project(project: pytest.Pytester) -> None:
+    project.makepyfile(test_user=USER_TESTS)
+    result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_markers_are_registered(project: pytest.Pytester) -> None:
+    result = project.runpytest(*plugin_args(), "--markers")
+    result.stdout.fnmatch_lines(["*nats_server(**options)*", "*nats_cluster(size=3*"])
+
+
+def test_parallel_workers_get_their_own_servers(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    project.makepyfile(test_parallel=XDIST_TESTS)
+    result = project.runpytest_subprocess(*plugin_args(), "-p", "xdist", "-n", "2",
+                                          "-p", "no:cacheprovider", timeout=120)
+    result.assert_outcomes(passed=6)
+    ports = list(project.path.parent.glob("**/ports/*"))
+    assert {p.name.split("-")[0] for p in ports} == {"gw0", "gw1"}
+    assert len({p.read_text() for p in ports}) >= 2
