@@ -85,3 +85,21 @@ def test_parallel_workers_get_their_own_servers(project: pytest.Pytester) -> Non
     ports = list(project.path.parent.glob("**/ports/*"))
     assert {p.name.split("-")[0] for p in ports} == {"gw0", "gw1"}
     assert len({p.read_text() for p in ports}) >= 2
+
+
+def docs_block(name: str) -> str:
+    """The fenced block of docs/testing.md whose first line is ``# <name>``."""
+    text = (SRC.parent / "docs" / "testing.md").read_text()
+    for block in text.split("```python\n")[1:]:
+        code = block.split("```", 1)[0]
+        if code.startswith(f"# {name}\n"):
+            return code
+    raise LookupError(name)
+
+
+def test_the_tutorials_conftest_and_tests_pass(project: pytest.Pytester) -> None:
+    project.makeconftest(docs_block("conftest.py"))
+    project.makepyfile(test_orders=docs_block("test_orders.py"),
+                       test_hello=docs_block("test_hello.py"))
+    result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)

@@ -408,10 +408,12 @@ class Faults:
         chosen = self._chosen(which)
         for session in chosen:
             conn = session.conn
-            if abort and conn.transport is not None:
-                conn.transport.abort()  # connection_lost follows: "Client Closed"
-            else:
-                conn.close(DROPPED)
+            transport = conn.transport
+            if abort:
+                conn.out.clear()
+            conn.close(DROPPED)  # the session is closed (unsubscribed) before we return
+            if abort and transport is not None:
+                transport.abort()
         return len(chosen)
 
     def _wrap(self, session: ClientSession) -> FaultTransport | None:
