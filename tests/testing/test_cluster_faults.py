@@ -22,8 +22,13 @@ async def test_messages_cross_the_cluster(nats_cluster: ClusterHandle) -> None:
     pub_nc = await pc.connect(nats_cluster[0].url)
     sub = await sub_nc.subscribe("across")
     await nats_cluster.aio.wait_for_interest("across")
+    published = nats_cluster[0].record_published("across")
     pub_nc.publish("across", b"hop")
     assert await next_payload(sub) == b"hop"
+    assert published.payloads == [b"hop"]
+    published.close()
+    nats_cluster[0].wait_until(
+        lambda: nats_cluster[0].server.router.publish.__name__ == "_publish_clustered")
     await sub_nc.close()
     await pub_nc.close()
 

@@ -162,3 +162,30 @@ def test_start_up_is_fast() -> None:
         with run_server():
             times.append(time.perf_counter() - began)
     assert min(times) < 0.05, times
+
+
+async def test_record_published_says_who_published_and_subscribes_nothing() -> None:
+    async with run_server() as srv:
+        everyone = srv.record_published("calc.*")
+        only_b = srv.record_published(">", "b")
+        a = await nats.connect(srv.url, name="a")
+        b = await pc.connect(srv.url, name="b")
+        await a.publish("calc.add", b"1")
+        b.publish("calc.mul", b"2", headers={"X": "y"})
+        b.publish("elsewhere", b"3")
+        with pytest.raises(nats.errors.NoRespondersError):  # still nobody listening
+            await a.request("calc.div", b"4", timeout=1)
+        await b.flush()
+        await srv.wait_for_messages(everyone, 3)
+        by_subject = {m.subject: m for m in everyone.messages}
+        assert {(m.client_name, s) for s, m in by_subject.items()} == {
+            ("a", "calc.add"), ("b", "calc.mul"), ("a", "calc.div")}
+        headers = by_subject["calc.mul"].headers
+        assert headers is not None and headers.get("X") == "y"
+        assert by_subject["calc.add"].client_id == a._client_id
+        assert [m.payload for m in only_b.messages] == [b"2", b"3"]
+        everyone.close()
+        only_b.close()
+        assert "publish" not in srv.server.router.__dict__
+        await a.close()
+        await b.close()

@@ -29,10 +29,16 @@ Faults act on the real server's objects, never on a mock:
 * **Partitions** use ``Cluster.refused_peers``: the route between two nodes is closed
   and each side refuses the other's routes at their first INFO until healed; healing
   dials the route again at once from the side that has it configured.
-* **Recordings** are a subscription in the account's index whose "client" only
-  collects what the router writes to it, parsed back into messages: real delivery,
-  with echo, queue groups and permissions unaffected (it is a plain subscription; note
-  that it counts as a responder, so a request to a recorded subject gets no 503).
+* **Recordings** of deliveries are a subscription in the account's index whose
+  "client" only collects what the router writes to it, parsed back into messages: real
+  delivery, with echo, queue groups and permissions unaffected (it is a plain
+  subscription; note that it counts as a responder, so a request to a recorded subject
+  gets no 503).
+* **Recordings of what clients published** wrap the account router's ``publish`` and
+  ``publish_headers`` on the instance (the way the router itself picks its clustered
+  or bridged variants): each publish the server accepted from a local client is noted
+  with its publisher, then delivered as usual. Nothing is subscribed, so interest and
+  no-responders are unchanged; the wrapper is removed with the last such recording.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pynats.protocol import ops
 from pynats.protocol.encode import encode_err
 from pynats.protocol.headers import Headers, parse_headers
-from pynats.protocol.parser import Parser, RecordSink, Role
+from pynats.protocol.parser import Parser, RecordSink, Role, framed_payload
 from pynats.protocol.subjects import matches
 from pynats.server.accounts import GLOBAL_ACCOUNT
 from pynats.server.cluster import RouteURL
@@ -54,6 +60,7 @@ from pynats.server.connection import WRITE_HIGH_WATER, Connection
 from pynats.server.subscription import Subscription
 
 if TYPE_CHECKING:
+    from pynats.server.router import Origin, Router
     from pynats.server.server import Server
     from pynats.server.sessions.client import ClientSession
 
@@ -96,12 +103,18 @@ class ClientInfo:
 
 @dataclass(frozen=True, slots=True)
 class RecordedMsg:
-    """A message as a recording received it (``headers`` None without headers)."""
+    """A message as a recording received it (``headers`` None without headers).
+
+    ``client_id`` and ``client_name`` say who published it, in recordings of what
+    clients published (``record_published``); 0 and "" in delivery recordings.
+    """
 
     subject: str
     reply: str
     payload: bytes
     headers: Headers | None = None
+    client_id: int = 0
+    client_name: str = ""
 
 
 class Recording:
@@ -213,6 +226,52 @@ class _RecorderClient:
 
     def note_reply(self, reply: bytes) -> None:
         """A recording never answers."""
+
+
+class _PublishTap:
+    """Wraps one router's publish entry points while publish recordings exist."""
+
+    def __init__(self, router: Router):
+        self.router = router
+        self.recordings: list[tuple[Recording, bytes, ClientRef]] = []
+        self._publish = router.publish
+        self._publish_headers = router.publish_headers
+        #: The instance's own entry points before ours (None: the class's methods).
+        self._own = (router.__dict__.get("publish"), router.__dict__.get("publish_headers"))
+        router.publish = self.publish  # type: ignore[method-assign]
+        router.publish_headers = self.publish_headers  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        """Put the router's own entry points back (unless it has chosen new ones)."""
+        attrs = self.router.__dict__
+        for name, ours, before in (("publish", self.publish, self._own[0]),
+                                   ("publish_headers", self.publish_headers, self._own[1])):
+            if attrs.get(name) == ours:
+                if before is None:
+                    del attrs[name]
+                else:
+                    attrs[name] = before
+
+    def _note(self, origin: Origin, subject: bytes, reply: bytes,
+              payloads: list[tuple[bytes, Headers | None]]) -> None:
+        cid, name = getattr(origin, "cid", 0), getattr(origin, "name", "")
+        for recording, pattern, which in self.recordings:
+            if matches(pattern, subject) and which in (None, cid, name):
+                recording._add(RecordedMsg(subject.decode(), reply.decode(), payload,
+                                           headers, cid, name)
+                               for payload, headers in payloads)
+
+    def publish(self, origin: Origin, subject: bytes, reply: bytes, framed: list[bytes],
+                nbytes: int) -> int:
+        self._note(origin, subject, reply, [(framed_payload(f), None) for f in framed])
+        return self._publish(origin, subject, reply, framed, nbytes)
+
+    def publish_headers(self, origin: Origin, subject: bytes, reply: bytes, payload: bytes,
+                        hframed: bytes) -> int:
+        head, _, rest = hframed.partition(b"\r\n")
+        block = rest[:int(head.split()[0])]
+        self._note(origin, subject, reply, [(payload, parse_headers(block))])
+        return self._publish_headers(origin, subject, reply, payload, hframed)
 
 
 class FaultTransport(asyncio.Transport):
@@ -328,6 +387,7 @@ class Faults:
         self._mute_new_pings = False
         self._handshake: tuple[str, float] | None = None  # ("delay", s) / ("drop"|"hang", 0)
         self._recordings: list[Recording] = []
+        self._taps: dict[str, _PublishTap] = {}
         server.client_accept_hook = self._on_accept
 
     # -- choosing clients -----------------------------------------------------------------
@@ -395,6 +455,36 @@ class Faults:
         client = _RecorderClient(_RecorderConn(recording))
         sub = Subscription(cast("ClientSession", client), subject.encode(), b"", b"rec")
         acc.index.insert(sub)
+        self._recordings.append(recording)
+        return recording
+
+    def record_published(self, subject: str = ">", which: ClientRef = None,
+                         account: str = GLOBAL_ACCOUNT) -> Recording:
+        """Start recording what local clients (``which``: all) publish on ``subject``.
+
+        Unlike :meth:`record`, it subscribes to nothing: it sees publishes that reach no
+        one, and says who published each message (``RecordedMsg.client_id``).
+        """
+        if which is not None and (isinstance(which, bool) or not isinstance(which, int | str)):
+            raise TypeError(f"a client is chosen by id (int) or name (str), not {which!r}")
+        router = self.server.accounts[account].router
+        tap = self._taps.get(account)
+        if tap is None or tap.router is not router:
+            tap = self._taps[account] = _PublishTap(router)
+        entry: tuple[Recording, bytes, ClientRef]
+
+        def remove() -> None:
+            if entry in tap.recordings:
+                tap.recordings.remove(entry)
+            if not tap.recordings and self._taps.get(account) is tap:
+                tap.remove()
+                del self._taps[account]
+            if recording in self._recordings:
+                self._recordings.remove(recording)
+
+        recording = Recording(subject, self.server.loop, remove)
+        entry = (recording, subject.encode(), which)
+        tap.recordings.append(entry)
         self._recordings.append(recording)
         return recording
 

@@ -361,6 +361,13 @@ class _Controls:
         """Record the messages delivered on ``subject`` from now on (see Recording)."""
         return self._call(lambda: self._node.require().record(subject, account))
 
+    def record_published(self, subject: str = ">", which: ClientRef = None,
+                         account: str = "$G") -> Recording:
+        """Record what clients (``which``: all) publish on ``subject`` from now on, with
+        who published each message; it subscribes to nothing (see Recording)."""
+        return self._call(lambda: self._node.require().record_published(subject, which,
+                                                                          account))
+
     # -- faults ----------------------------------------------------------------------------
     def drop_client(self, which: ClientRef = None, *, abort: bool = True) -> int:
         """Drop client connections (all by default); returns how many.
