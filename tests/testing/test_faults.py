@@ -86,12 +86,12 @@ async def test_a_stalled_subscriber_is_cut_off_as_a_slow_consumer(
 
 async def test_paused_reading_leaves_the_clients_pings_unanswered(
         nats_server: ServerHandle) -> None:
-    nc = await pc.connect(nats_server.url, name="paused")
+    nc = await pc.connect(nats_server.url)
     await nc.flush()
-    nats_server.pause_reading("paused")
+    assert nats_server.pause_reading(nc.server_info.client_id) == 1
     with pytest.raises(TimeoutError):
         await nc.flush(timeout=0.3)
-    nats_server.resume_reading("paused")
+    nats_server.resume_reading(nc.server_info.client_id)
     await nc.flush(timeout=2)
     await nc.close()
 

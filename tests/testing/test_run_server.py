@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import nats
 import pytest
@@ -60,6 +61,15 @@ def test_any_server_option_is_passed_through() -> None:
         assert asyncio.run(main()) == 512
     with pytest.raises(TypeError):
         run_server(no_such_option=1)
+
+
+def test_a_configuration_file_is_the_base_of_the_options(tmp_path: Path) -> None:
+    conf = tmp_path / "server.conf"
+    conf.write_text("port: 4222\nmax_payload: 2048\nauthorization { token: t0k }\n")
+    with run_server(config_file=str(conf), max_control_line=512) as srv:
+        assert srv.port != 4222  # a free port all the same
+        assert (srv.options.max_payload, srv.options.max_control_line) == (2048, 512)
+        assert srv.options.authorization.token == "t0k"
 
 
 def test_restart_keeps_the_port_and_the_client_comes_back() -> None:
@@ -143,7 +153,7 @@ def test_inspection_counts_and_subscriptions() -> None:
             assert srv.client_count == 2
             assert {(s.subject, s.queue) for s in srv.subscriptions("a")} == {
                 ("x", None), ("y", "q")}
-            assert [s.subject for s in srv.subscriptions(b._client_id)] == ["z"]
+            assert [s.subject for s in srv.subscriptions(b.client_id)] == ["z"]
             assert len(srv.subscriptions()) == 3
             with pytest.raises(LookupError):
                 srv.client("nobody")
@@ -182,7 +192,7 @@ async def test_record_published_says_who_published_and_subscribes_nothing() -> N
             ("a", "calc.add"), ("b", "calc.mul"), ("a", "calc.div")}
         headers = by_subject["calc.mul"].headers
         assert headers is not None and headers.get("X") == "y"
-        assert by_subject["calc.add"].client_id == a._client_id
+        assert by_subject["calc.add"].client_id == a.client_id
         assert [m.payload for m in only_b.messages] == [b"2", b"3"]
         everyone.close()
         only_b.close()

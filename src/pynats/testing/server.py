@@ -40,6 +40,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, cast
 
+from pynats.server.config.load import load_file
 from pynats.server.config.options import (
     Authorization,
     ClusterOptions,
@@ -75,20 +76,31 @@ def build_options(**options: Any) -> ServerOptions:
 
     Any :class:`~pynats.server.config.options.ServerOptions` field may be given. Nested
     blocks (``cluster``, ``authorization``, ``tls``, ``websocket``) may be dicts of
-    their fields, and lists are turned into tuples.
+    their fields (laid over the block in force), and lists are turned into tuples.
+    ``config_file`` loads a nats-server configuration file first, as
+    ``pynats-server -c`` does; its client port (and route port) are still replaced by
+    free ones unless ``port`` (or ``cluster``'s ``port``) is given here.
 
     Raises:
         TypeError: an unknown option.
+        ConfigError: the configuration file cannot be loaded.
     """
+    config_file = options.pop("config_file", "")
+    base = load_file(str(config_file)).options if config_file else ServerOptions()
     values: dict[str, Any] = {"host": "127.0.0.1", "port": -1}
+    if base.cluster.enabled:
+        values["cluster"] = dataclasses.replace(base.cluster, port=-1)
     for key, value in options.items():
-        values[key] = _nested(key, value)
-    return ServerOptions(**values)
+        values[key] = _nested(values.get(key, getattr(base, key, None)), key, value)
+    return dataclasses.replace(base, **values)
 
 
-def _nested(key: str, value: Any) -> Any:
+def _nested(current: Any, key: str, value: Any) -> Any:
     if isinstance(value, dict) and key in _NESTED:
-        return _NESTED[key](**{k: _tupled(v) for k, v in value.items()})
+        fields = {k: _tupled(v) for k, v in value.items()}
+        if dataclasses.is_dataclass(current) and not isinstance(current, type):
+            return dataclasses.replace(current, **fields)
+        return _NESTED[key](**fields)
     return _tupled(value)
 
 
