@@ -103,3 +103,13 @@ def test_the_tutorials_conftest_and_tests_pass(project: pytest.Pytester) -> None
                        test_hello=docs_block("test_hello.py"))
     result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
+
+
+def test_server_log_option_writes_the_log(project: pytest.Pytester) -> None:
+    project.makepyfile(test_log="def test_it(nats_server):\n    pass\n")
+    quiet = project.runpytest(*plugin_args(), "-p", "no:cacheprovider", "-rP")
+    assert "Server is ready" not in quiet.stdout.str()
+    loud = project.runpytest(*plugin_args(), "-p", "no:cacheprovider", "-rP",
+                             "--nats-server-log")
+    loud.assert_outcomes(passed=1)
+    assert "Server is ready" in loud.stdout.str() + loud.stderr.str()
