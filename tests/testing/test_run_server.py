@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import nats
 import pytest
 
 import pynats.client as pc
+from pynats.errors import ConfigError
 from pynats.testing import run_server
 
 
@@ -70,6 +72,15 @@ def test_a_configuration_file_is_the_base_of_the_options(tmp_path: Path) -> None
         assert srv.port != 4222  # a free port all the same
         assert (srv.options.max_payload, srv.options.max_control_line) == (2048, 512)
         assert srv.options.authorization.token == "t0k"
+        conf.write_text("port: 4222\nmax_payload: 4096\nauthorization { token: t0k }\n")
+        srv.reload()  # the file's port stays overridden, as a command-line flag would
+        assert srv.server.options.max_payload == 4096
+        conf.write_text("port: 4222\nmax_payload: 8192\nauthorization { token: t0k }\n")
+        srv.signal(signal.SIGHUP)
+        assert srv.server.options.max_payload == 8192
+        conf.write_text("max_payload: [")
+        with pytest.raises(ConfigError):
+            srv.reload()
 
 
 def test_restart_keeps_the_port_and_the_client_comes_back() -> None:

@@ -35,7 +35,7 @@ from pynats.testing.server import (
     LoopThread,
     Node,
     ServerHandle,
-    build_options,
+    _build,
     wait_until,
 )
 
@@ -79,7 +79,8 @@ class _Mesh:
     async def start(self) -> None:
         """Start every node, each routed to those before it."""
         for index in range(self.size):
-            node = Node(build_options(**self.node_options(index)), self.log)
+            options, explicit = _build(self.node_options(index))
+            node = Node(options, self.log, explicit)
             node.after_start.append(self.apply_partitions)
             self.nodes.append(node)
             await node.start()

@@ -35,11 +35,13 @@ import collections
 import concurrent.futures
 import dataclasses
 import io
+import signal
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, cast
 
+from pynats.server.cli import handle_signal
 from pynats.server.config.load import load_file
 from pynats.server.config.options import (
     Authorization,
@@ -49,6 +51,7 @@ from pynats.server.config.options import (
     WebsocketOptions,
 )
 from pynats.server.log import Logger
+from pynats.server.reload import reload as _reload_server
 from pynats.server.server import Server
 from pynats.testing import faults
 from pynats.testing.faults import ClientInfo, ClientRef, Faults, Recording, SubscriptionInfo
@@ -85,14 +88,27 @@ def build_options(**options: Any) -> ServerOptions:
         TypeError: an unknown option.
         ConfigError: the configuration file cannot be loaded.
     """
+    return _build(options)[0]
+
+
+def _build(options: dict[str, Any]) -> tuple[ServerOptions, frozenset[str]]:
+    """:func:`build_options`, and the fields set over the file (as command-line flags
+    are: a reload of the file keeps them, ``load.merge``)."""
+    options = dict(options)
     config_file = options.pop("config_file", "")
     base = load_file(str(config_file)).options if config_file else ServerOptions()
     values: dict[str, Any] = {"host": "127.0.0.1", "port": -1}
+    explicit = {"host", "port"}
     if base.cluster.enabled:
         values["cluster"] = dataclasses.replace(base.cluster, port=-1)
+        explicit.add("cluster.port")
     for key, value in options.items():
         values[key] = _nested(values.get(key, getattr(base, key, None)), key, value)
-    return dataclasses.replace(base, **values)
+        if isinstance(value, dict) and key in _NESTED:
+            explicit.update(f"{key}.{field}" for field in value)
+        else:
+            explicit.add(key)
+    return dataclasses.replace(base, **values), frozenset(explicit)
 
 
 def _nested(current: Any, key: str, value: Any) -> Any:
@@ -182,8 +198,11 @@ class Node:
     Every method runs on the node's loop (the caller's, or a :class:`LoopThread`'s).
     """
 
-    def __init__(self, options: ServerOptions, log: bool = False):
+    def __init__(self, options: ServerOptions, log: bool = False,
+                 explicit: frozenset[str] = frozenset()):
         self.options = options
+        #: Fields set by keywords: they override the configuration file on reload.
+        self.explicit = explicit | {"port"}
         self.server: Server | None = None
         self.faults: Faults | None = None
         self.port = 0
@@ -218,7 +237,7 @@ class Node:
             if self.http_port:
                 field = "http_port" if opts.http_port else "https_port"
                 opts = dataclasses.replace(opts, **{field: self.http_port})  # type: ignore[arg-type]
-        server = Server(opts, self._logger())
+        server = Server(opts, self._logger(), explicit=self.explicit)
         await server.start()
         self.server, self.faults = server, Faults(server)
         self.port, self.http_port = server.client_port, server.http_port
@@ -266,6 +285,10 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -
         if loop.time() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(POLL_INTERVAL)
+
+
+def _reload(server: Server) -> None:
+    _reload_server(server)
 
 
 class _Controls:
@@ -437,6 +460,20 @@ class _Controls:
         """Enter lame duck mode: stop accepting, tell clients (``ldm``), close them over
         ``duration`` seconds after ``grace``, then shut down (restart() brings it back)."""
         self._call(lambda: self._node.require().enter_lame_duck(duration, grace))
+
+    def reload(self) -> None:
+        """Reload the configuration file (``config_file``), as SIGHUP does; keywords
+        given to ``run_server`` still override it.
+
+        Raises:
+            ConfigError: no file, a bad file, or a change that needs a restart.
+        """
+        self._call(lambda: _reload(self._node.require().server))
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Handle ``sig`` as ``pynats-server`` does (SIGHUP reload, SIGUSR2 lame duck,
+        SIGINT/SIGTERM shutdown: then ``wait_closed()``)."""
+        self._call(lambda: handle_signal(self._node.require().server, sig))
 
     # -- conditions waited for --------------------------------------------------------------
     def _subscribed(self, subject: str, queue: str | None, count: int,
@@ -672,14 +709,16 @@ class ServerRunner:
     """What :func:`run_server` returns: ``with`` gives a :class:`ServerHandle` (thread
     mode), ``async with`` an :class:`AsyncServerHandle` (the caller's loop)."""
 
-    def __init__(self, options: ServerOptions, log: bool = False):
+    def __init__(self, options: ServerOptions, log: bool = False,
+                 explicit: frozenset[str] = frozenset()):
         self.options = options
         self.log = log
+        self.explicit = explicit
         self._sync: ServerHandle | None = None
         self._async: AsyncServerHandle | None = None
 
     def __enter__(self) -> ServerHandle:
-        handle = ServerHandle(Node(self.options, self.log))
+        handle = ServerHandle(Node(self.options, self.log, self.explicit))
         try:
             handle.start()
         except BaseException:
@@ -695,7 +734,7 @@ class ServerRunner:
             self._sync = None
 
     async def __aenter__(self) -> AsyncServerHandle:
-        handle = AsyncServerHandle(Node(self.options, self.log))
+        handle = AsyncServerHandle(Node(self.options, self.log, self.explicit))
         await handle.start()
         self._async = handle
         return handle
@@ -720,7 +759,8 @@ def run_server(*, log: bool = False, **options: Any) -> ServerRunner:
         **options: any ``ServerOptions`` field (see :func:`build_options`), e.g.
             ``max_payload=1024``, ``authorization={"token": "s3cr3t"}``.
     """
-    return ServerRunner(build_options(**options), log)
+    built, explicit = _build(options)
+    return ServerRunner(built, log, explicit)
 
 
 __all__ = [
