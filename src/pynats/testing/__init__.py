@@ -9,7 +9,8 @@ async tests alike) and ``async with`` (on the running loop). The pytest plugin
 """
 
 from pynats.testing.cluster import AsyncClusterHandle, ClusterHandle, ClusterRunner, run_cluster
-from pynats.testing.faults import ClientInfo, ClientRef, RecordedMsg, Recording, SubscriptionInfo
+from pynats.testing.faults import ClientInfo, SubscriptionInfo
+from pynats.testing.recording import ClientRef, RecordedMsg, Recording
 from pynats.testing.server import (
     AsyncServerHandle,
     ServerHandle,

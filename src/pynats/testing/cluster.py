@@ -29,15 +29,14 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from pynats.testing import faults
-from pynats.testing.server import (
+from pynats.testing.node import (
     CONTROL_TIMEOUT,
-    AsyncServerHandle,
     LoopThread,
     Node,
-    ServerHandle,
-    _build,
+    build_options_and_fields,
     wait_until,
 )
+from pynats.testing.server import AsyncServerHandle, ServerHandle
 
 #: Cluster name of test clusters when the options name none.
 DEFAULT_CLUSTER_NAME = "pynats-test"
@@ -79,7 +78,7 @@ class _Mesh:
     async def start(self) -> None:
         """Start every node, each routed to those before it."""
         for index in range(self.size):
-            options, explicit = _build(self.node_options(index))
+            options, explicit = build_options_and_fields(self.node_options(index))
             node = Node(options, self.log, explicit)
             node.after_start.append(self.apply_partitions)
             self.nodes.append(node)

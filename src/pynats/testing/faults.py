@@ -21,51 +21,40 @@ Faults act on the real server's objects, never on a mock:
   pending-bytes count includes it, so past ``max_pending`` the server cuts the client
   off as a slow consumer, and past the write buffer's high-water mark the write deadline
   runs as for a real socket ("Slow Consumer (Write Deadline)").
-* **PINGs** are muted by replacing the session's ``PING`` handler with one that counts
-  and does not answer (the session keeps its handler table as a public attribute).
+* **PINGs** are muted by replacing the session's ``PING`` handler with one that does
+  not answer (the session keeps its handler table as a public attribute).
 * **Handshake** faults use the server's one hook for them,
   ``Server.client_accept_hook``: INFO is sent late, never, or the connection is closed
   before it.
 * **Partitions** use ``Cluster.refused_peers``: the route between two nodes is closed
   and each side refuses the other's routes at their first INFO until healed; healing
   dials the route again at once from the side that has it configured.
-* **Recordings** of deliveries are a subscription in the account's index whose
-  "client" only collects what the router writes to it, parsed back into messages: real
-  delivery, with echo, queue groups and permissions unaffected (it is a plain
-  subscription; note that it counts as a responder, so a request to a recorded subject
-  gets no 503).
-* **Recordings of what clients published** wrap the account router's ``publish`` and
-  ``publish_headers`` on the instance (the way the router itself picks its clustered
-  or bridged variants): each publish the server accepted from a local client is noted
-  with its publisher, then delivered as usual. Nothing is subscribed, so interest and
-  no-responders are unchanged; the wrapper is removed with the last such recording.
+* **Recordings** are in :mod:`pynats.testing.recording`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pynats.protocol import ops
 from pynats.protocol.encode import encode_err
-from pynats.protocol.headers import Headers, parse_headers
-from pynats.protocol.parser import Parser, RecordSink, Role, framed_payload
 from pynats.protocol.subjects import matches
 from pynats.server.accounts import GLOBAL_ACCOUNT
 from pynats.server.cluster import RouteURL
-from pynats.server.connection import WRITE_HIGH_WATER, Connection
 from pynats.server.subscription import Subscription
+from pynats.testing.recording import (
+    ClientRef,
+    PublishTap,
+    RecorderClient,
+    RecorderConn,
+    Recording,
+)
+from pynats.testing.transport import FaultTransport
 
 if TYPE_CHECKING:
-    from pynats.server.router import Origin, Router
     from pynats.server.server import Server
     from pynats.server.sessions.client import ClientSession
-
-#: Which clients a control applies to: a client id, a connection name, or all (None).
-ClientRef = int | str | None
 
 #: Close reason shown in ``/connz`` for a client dropped by a test.
 DROPPED = "Client Closed"
@@ -101,277 +90,6 @@ class ClientInfo:
     pending_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedMsg:
-    """A message as a recording received it (``headers`` None without headers).
-
-    ``client_id`` and ``client_name`` say who published it, in recordings of what
-    clients published (``record_published``); 0 and "" in delivery recordings.
-    """
-
-    subject: str
-    reply: str
-    payload: bytes
-    headers: Headers | None = None
-    client_id: int = 0
-    client_name: str = ""
-
-
-class Recording:
-    """Messages delivered on a subject, in order, from any client (or route).
-
-    Made by ``record(subject)`` on a server handle; read it from any thread.
-    ``close()`` removes its subscription (also done when its server stops).
-    """
-
-    def __init__(self, subject: str, loop: asyncio.AbstractEventLoop,
-                 remove: Callable[[], None]):
-        self.subject = subject
-        self._loop = loop
-        self._remove = remove
-        self._messages: list[RecordedMsg] = []
-        self._lock = threading.Lock()
-        self.closed = False
-
-    def _add(self, msgs: Iterable[RecordedMsg]) -> None:
-        with self._lock:
-            self._messages.extend(msgs)
-
-    @property
-    def messages(self) -> list[RecordedMsg]:
-        """A copy of what was recorded so far."""
-        with self._lock:
-            return list(self._messages)
-
-    @property
-    def payloads(self) -> list[bytes]:
-        """The payloads recorded so far."""
-        return [m.payload for m in self.messages]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._messages)
-
-    def clear(self) -> None:
-        """Forget what was recorded so far (keep recording)."""
-        with self._lock:
-            self._messages.clear()
-
-    def close(self) -> None:
-        """Stop recording (safe from any thread, and more than once)."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._remove()
-        else:
-            self._loop.call_soon_threadsafe(self._remove)
-
-
-class _RecorderConn:
-    """What the router writes to: collects MSG/HMSG bytes, parses them at each flush."""
-
-    def __init__(self, recording: Recording):
-        self.out = bytearray()
-        self.closing = False
-        self._recording = recording
-        self._parser = Parser(Role.CLIENT)
-
-    def flush(self) -> bool:
-        if not self.out:
-            return False
-        sink = RecordSink()
-        data = bytes(self.out)
-        self.out.clear()
-        self._parser.parse(data, sink)
-        self._recording._add(_recorded(op) for op in sink.ops
-                             if isinstance(op, ops.Msg | ops.HMsg))
-        return False
-
-    def stall_behind(self, receiver: object) -> None:
-        """Never stalls (the router asks only real readers)."""
-
-
-def _recorded(op: ops.Msg | ops.HMsg) -> RecordedMsg:
-    headers = parse_headers(op.headers) if isinstance(op, ops.HMsg) else None
-    return RecordedMsg(op.subject.decode(), op.reply.decode(), bytes(op.payload), headers)
-
-
-class _RecorderClient:
-    """The "client" of a recording's subscription: the attributes the router reads."""
-
-    cid = 0
-    name = "pynats.testing recorder"
-    headers = True
-    closed = False
-    echo = True
-
-    def __init__(self, conn: _RecorderConn):
-        self.conn = conn
-        self.last_activity = 0.0
-        self.out_msgs = 0
-        self.out_bytes = 0
-
-    def remove_subscription(self, sub: Subscription) -> None:
-        """Unreachable: a recording has no auto-unsubscribe limit."""
-
-    def denies_delivery(self, subject: bytes) -> bool:
-        return False
-
-    def note_reply(self, reply: bytes) -> None:
-        """A recording never answers."""
-
-
-class _PublishTap:
-    """Wraps one router's publish entry points while publish recordings exist."""
-
-    def __init__(self, router: Router):
-        self.router = router
-        self.recordings: list[tuple[Recording, bytes, ClientRef]] = []
-        self._publish = router.publish
-        self._publish_headers = router.publish_headers
-        #: The instance's own entry points before ours (None: the class's methods).
-        self._own = (router.__dict__.get("publish"), router.__dict__.get("publish_headers"))
-        router.publish = self.publish  # type: ignore[method-assign]
-        router.publish_headers = self.publish_headers  # type: ignore[method-assign]
-
-    def remove(self) -> None:
-        """Put the router's own entry points back (unless it has chosen new ones)."""
-        attrs = self.router.__dict__
-        for name, ours, before in (("publish", self.publish, self._own[0]),
-                                   ("publish_headers", self.publish_headers, self._own[1])):
-            if attrs.get(name) == ours:
-                if before is None:
-                    del attrs[name]
-                else:
-                    attrs[name] = before
-
-    def _note(self, origin: Origin, subject: bytes, reply: bytes,
-              payloads: list[tuple[bytes, Headers | None]]) -> None:
-        cid, name = getattr(origin, "cid", 0), getattr(origin, "name", "")
-        for recording, pattern, which in self.recordings:
-            if matches(pattern, subject) and which in (None, cid, name):
-                recording._add(RecordedMsg(subject.decode(), reply.decode(), payload,
-                                           headers, cid, name)
-                               for payload, headers in payloads)
-
-    def publish(self, origin: Origin, subject: bytes, reply: bytes, framed: list[bytes],
-                nbytes: int) -> int:
-        self._note(origin, subject, reply, [(framed_payload(f), None) for f in framed])
-        return self._publish(origin, subject, reply, framed, nbytes)
-
-    def publish_headers(self, origin: Origin, subject: bytes, reply: bytes, payload: bytes,
-                        hframed: bytes) -> int:
-        head, _, rest = hframed.partition(b"\r\n")
-        block = rest[:int(head.split()[0])]
-        self._note(origin, subject, reply, [(payload, parse_headers(block))])
-        return self._publish_headers(origin, subject, reply, payload, hframed)
-
-
-class FaultTransport(asyncio.Transport):
-    """Stands between a client's connection and its socket (see the module docstring).
-
-    Args:
-        inner: The connection's transport (the socket's, or TLS's).
-        conn: The connection, told to pause and resume writing as a socket would.
-    """
-
-    def __init__(self, inner: asyncio.Transport, conn: Connection):
-        super().__init__()
-        self.inner = inner
-        self.conn = conn
-        self.reading_paused = False  # by the fault
-        self._server_paused = False  # by the server's own stall
-        self.holding = False
-        self._held = bytearray()
-        self._told_pause = False
-
-    # -- the faults ------------------------------------------------------------------------
-    def pause(self) -> None:
-        self.reading_paused = True
-        self.inner.pause_reading()
-
-    def resume(self) -> None:
-        self.reading_paused = False
-        if not self._server_paused and not self.inner.is_closing():
-            self.inner.resume_reading()
-
-    def hold(self) -> None:
-        self.holding = True
-
-    def release(self) -> None:
-        self.holding = False
-        held, self._held = bytes(self._held), bytearray()
-        if held and not self.inner.is_closing():
-            self.inner.write(held)
-        if self._told_pause:
-            self._told_pause = False
-            self.conn.resume_writing()
-
-    # -- asyncio.Transport -------------------------------------------------------------------
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self.holding:
-            self.inner.write(data)
-            return
-        self._held += data
-        if len(self._held) > WRITE_HIGH_WATER and not self._told_pause:
-            self._told_pause = True
-            self.conn.pause_writing()
-
-    def get_write_buffer_size(self) -> int:
-        return self.inner.get_write_buffer_size() + len(self._held)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self.inner.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self.inner.set_write_buffer_limits(high, low)
-
-    def pause_reading(self) -> None:
-        self._server_paused = True
-        self.inner.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._server_paused = False
-        if not self.reading_paused:
-            self.inner.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self.inner.is_reading()
-
-    def close(self) -> None:
-        self._held.clear()
-        self.inner.close()
-
-    def abort(self) -> None:
-        self._held.clear()
-        self.inner.abort()
-
-    def is_closing(self) -> bool:
-        return self.inner.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self.inner.get_extra_info(name, default)
-
-    def can_write_eof(self) -> bool:
-        return self.inner.can_write_eof()
-
-    def write_eof(self) -> None:
-        self.inner.write_eof()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.inner.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self.inner.get_protocol()
-
-
 def _mute_ping(op: ops.Ping) -> None:
     """A PING handler that does not answer."""
 
@@ -387,7 +105,7 @@ class Faults:
         self._mute_new_pings = False
         self._handshake: tuple[str, float] | None = None  # ("delay", s) / ("drop"|"hang", 0)
         self._recordings: list[Recording] = []
-        self._taps: dict[str, _PublishTap] = {}
+        self._taps: dict[str, PublishTap] = {}
         server.client_accept_hook = self._on_accept
 
     # -- choosing clients -----------------------------------------------------------------
@@ -435,7 +153,7 @@ class Faults:
         if acc is None:
             return False
         wanted = subject.encode()
-        if any(matches(sub.subject, wanted) and not isinstance(sub.client, _RecorderClient)
+        if any(matches(sub.subject, wanted) and not isinstance(sub.client, RecorderClient)
                for sub in acc.index.all()):
             return True
         return remote and any(matches(sub.subject, wanted) for sub in acc.remote.all())
@@ -452,7 +170,7 @@ class Faults:
                 self._recordings.remove(recording)
 
         recording = Recording(subject, self.server.loop, remove)
-        client = _RecorderClient(_RecorderConn(recording))
+        client = RecorderClient(RecorderConn(recording))
         sub = Subscription(cast("ClientSession", client), subject.encode(), b"", b"rec")
         acc.index.insert(sub)
         self._recordings.append(recording)
@@ -470,7 +188,7 @@ class Faults:
         router = self.server.accounts[account].router
         tap = self._taps.get(account)
         if tap is None or tap.router is not router:
-            tap = self._taps[account] = _PublishTap(router)
+            tap = self._taps[account] = PublishTap(router)
         entry: tuple[Recording, bytes, ClientRef]
 
         def remove() -> None:
@@ -687,11 +405,7 @@ def kill(server: Server) -> None:
 
 __all__ = [
     "ClientInfo",
-    "ClientRef",
-    "FaultTransport",
     "Faults",
-    "RecordedMsg",
-    "Recording",
     "SubscriptionInfo",
     "heal",
     "kill",
