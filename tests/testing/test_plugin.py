@@ -113,3 +113,14 @@ def test_server_log_option_writes_the_log(project: pytest.Pytester) -> None:
                              "--nats-server-log")
     loud.assert_outcomes(passed=1)
     assert "Server is ready" in loud.stdout.str() + loud.stderr.str()
+
+
+def test_a_failed_tests_report_shows_the_server_log(project: pytest.Pytester) -> None:
+    project.makepyfile(test_fails="""
+def test_it(nats_server, nats_cluster):
+    assert False, "on purpose"
+""")
+    result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*pynats nats_server log (call)*", "*Server is ready*",
+                                 "*pynats nats_cluster[[]2[]] log (call)*"])

@@ -19,12 +19,13 @@ come from a marker or from indirect parametrization (which wins)::
     @pytest.mark.parametrize("nats_cluster", [2, {"size": 5}], indirect=True)
 
 ``--nats-server-log`` writes every test server's log to stderr (captured by pytest
-like any output) instead of keeping it in memory.
+like any output) instead of keeping it in memory. Either way, a failed test's report
+gets a section with the last :data:`LOG_TAIL` log lines of each of its servers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -34,6 +35,10 @@ from pynats.testing.server import ServerHandle, run_server
 
 #: Nodes of ``nats_cluster`` unless a marker or parameter says otherwise.
 DEFAULT_CLUSTER_SIZE = 3
+#: Log lines of each server shown in a failed test's report.
+LOG_TAIL = 100
+#: The servers of the running test, by report section title.
+_SERVERS = pytest.StashKey[dict[str, ServerHandle]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,10 +76,29 @@ def _log(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--nats-server-log", default=False))
 
 
+def _remember(request: pytest.FixtureRequest, title: str, server: ServerHandle) -> None:
+    request.node.stash.setdefault(_SERVERS, {})[title] = server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    servers = item.stash.get(_SERVERS, {})
+    if report.failed and servers:
+        for title, server in servers.items():
+            lines = server.log_lines()[-LOG_TAIL:]
+            if lines:
+                report.sections.append((f"pynats {title} log ({report.when})",
+                                        "\n".join(lines)))
+    return report
+
+
 @pytest.fixture
 def nats_server(request: pytest.FixtureRequest) -> Iterator[ServerHandle]:
     """A fresh in-process pynats server for this test (see the module docstring)."""
     with run_server(log=_log(request), **_options(request, "nats_server")) as server:
+        _remember(request, "nats_server", server)
         yield server
 
 
@@ -90,4 +114,6 @@ def nats_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterHandle]:
     options = _options(request, "nats_cluster")
     size = int(options.pop("size", DEFAULT_CLUSTER_SIZE))
     with run_cluster(size, log=_log(request), **options) as cluster:
+        for index, node in enumerate(cluster):
+            _remember(request, f"nats_cluster[{index}]", node)
         yield cluster

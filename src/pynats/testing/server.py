@@ -125,6 +125,10 @@ class _Controls:
         """The server's log lines so far (kept in memory unless ``log=True``)."""
         return self._node.log_lines()
 
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {self.url} {state}>"
+
     # -- counts and inspection --------------------------------------------------------------
     @property
     def client_count(self) -> int:
