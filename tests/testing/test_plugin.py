@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -124,3 +126,14 @@ def test_it(nats_server, nats_cluster):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*pynats nats_server log (call)*", "*Server is ready*",
                                  "*pynats nats_cluster[[]2[]] log (call)*"])
+
+
+def test_loading_the_plugin_does_not_import_the_server() -> None:
+    """pytest loads the plugin in every run of a project that has pynats installed."""
+    code = ("import sys, pynats.testing.plugin; "
+            "print(sorted(m for m in sys.modules if m.startswith('pynats.server')))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, check=True).stdout
+    assert out.strip() == "[]"

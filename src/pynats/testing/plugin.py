@@ -26,19 +26,20 @@ gets a section with the last :data:`LOG_TAIL` log lines of each of its servers.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pynats.testing.cluster import ClusterHandle, run_cluster
-from pynats.testing.server import ServerHandle, run_server
+if TYPE_CHECKING:  # imported by the fixtures: loading the plugin must cost nothing
+    from pynats.testing.cluster import ClusterHandle
+    from pynats.testing.server import ServerHandle
 
 #: Nodes of ``nats_cluster`` unless a marker or parameter says otherwise.
 DEFAULT_CLUSTER_SIZE = 3
 #: Log lines of each server shown in a failed test's report.
 LOG_TAIL = 100
 #: The servers of the running test, by report section title.
-_SERVERS = pytest.StashKey[dict[str, ServerHandle]]()
+_SERVERS = pytest.StashKey["dict[str, ServerHandle]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -97,6 +98,8 @@ def pytest_runtest_makereport(item: pytest.Item,
 @pytest.fixture
 def nats_server(request: pytest.FixtureRequest) -> Iterator[ServerHandle]:
     """A fresh in-process pynats server for this test (see the module docstring)."""
+    from pynats.testing.server import run_server
+
     with run_server(log=_log(request), **_options(request, "nats_server")) as server:
         _remember(request, "nats_server", server)
         yield server
@@ -111,6 +114,8 @@ def nats_url(nats_server: ServerHandle) -> str:
 @pytest.fixture
 def nats_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterHandle]:
     """A fresh in-process cluster for this test, every route registered."""
+    from pynats.testing.cluster import run_cluster
+
     options = _options(request, "nats_cluster")
     size = int(options.pop("size", DEFAULT_CLUSTER_SIZE))
     with run_cluster(size, log=_log(request), **options) as cluster:
