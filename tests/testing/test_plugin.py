@@ -1,4 +1,8 @@
-"""The plugin in a user's project (pytester): entry point, fixtures, markers, xdist."""
+"""The plugin in a user's project (pytester): entry point, fixtures, markers, xdist.
+
+In-process pytester runs share this process's module cache: the user's test modules get
+names no other test module of the project has (``test_pynats_*``).
+"""
 
 from __future__ import annotations
 
@@ -68,7 +72,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 
 def test_fixtures_and_markers_work_in_a_users_project(project: pytest.Pytester) -> None:
-    project.makepyfile(test_user=USER_TESTS)
+    project.makepyfile(test_pynats_user=USER_TESTS)
     result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
 
@@ -80,7 +84,7 @@ def test_markers_are_registered(project: pytest.Pytester) -> None:
 
 def test_parallel_workers_get_their_own_servers(project: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
-    project.makepyfile(test_parallel=XDIST_TESTS)
+    project.makepyfile(test_pynats_parallel=XDIST_TESTS)
     result = project.runpytest_subprocess(*plugin_args(), "-p", "xdist", "-n", "2",
                                           "-p", "no:cacheprovider", timeout=120)
     result.assert_outcomes(passed=6)
@@ -101,14 +105,14 @@ def docs_block(name: str) -> str:
 
 def test_the_tutorials_conftest_and_tests_pass(project: pytest.Pytester) -> None:
     project.makeconftest(docs_block("conftest.py"))
-    project.makepyfile(test_orders=docs_block("test_orders.py"),
-                       test_hello=docs_block("test_hello.py"))
+    project.makepyfile(test_pynats_doc_orders=docs_block("test_orders.py"),
+                       test_pynats_doc_hello=docs_block("test_hello.py"))
     result = project.runpytest(*plugin_args(), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
 
 
 def test_server_log_option_writes_the_log(project: pytest.Pytester) -> None:
-    project.makepyfile(test_log="def test_it(nats_server):\n    pass\n")
+    project.makepyfile(test_pynats_log="def test_it(nats_server):\n    pass\n")
     quiet = project.runpytest(*plugin_args(), "-p", "no:cacheprovider", "-rP")
     assert "Server is ready" not in quiet.stdout.str()
     loud = project.runpytest(*plugin_args(), "-p", "no:cacheprovider", "-rP",
@@ -118,7 +122,7 @@ def test_server_log_option_writes_the_log(project: pytest.Pytester) -> None:
 
 
 def test_a_failed_tests_report_shows_the_server_log(project: pytest.Pytester) -> None:
-    project.makepyfile(test_fails="""
+    project.makepyfile(test_pynats_fails="""
 def test_it(nats_server, nats_cluster):
     assert False, "on purpose"
 """)
