@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import nats
@@ -210,3 +212,18 @@ async def test_record_published_says_who_published_and_subscribes_nothing() -> N
         assert "publish" not in srv.server.router.__dict__
         await a.close()
         await b.close()
+
+
+def test_monitoring_on_a_free_port_survives_a_restart() -> None:
+    with run_server(http_port=-1) as srv:
+        port = srv.http_port
+        assert port > 0
+
+        def varz() -> dict[str, object]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/varz", timeout=5) as r:
+                return dict(json.load(r))
+
+        assert varz()["port"] == srv.port
+        srv.restart()
+        assert srv.http_port == port
+        assert varz()["server_id"] == srv.server_id
