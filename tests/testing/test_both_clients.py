@@ -173,6 +173,8 @@ async def test_lame_duck_moves_the_client_to_the_other_node(
     await wait(client.events.lame_duck)
     await wait(client.events.reconnected)
     assert client.port == second.port
+    await first.aio.wait_until(lambda: not first.running)  # it shut itself down
+    await nats_cluster.aio.wait_until_routed()  # the cluster is the node left
     sub = await client.subscribe("moved")
     await second.aio.wait_for_subscription("moved")
     pub = await pc.connect(second.url)

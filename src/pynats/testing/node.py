@@ -189,6 +189,7 @@ class Node:
         self.explicit = explicit | {"port"}
         self.server: Server | None = None
         self.faults: Faults | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.port = 0
         self.cluster_port = 0
         self.http_port = 0
@@ -226,12 +227,22 @@ class Node:
         self.server, self.faults = server, Faults(server)
         self.port, self.http_port = server.client_port, server.http_port
         self.cluster_port = server.cluster_port
+        self._watcher = asyncio.get_running_loop().create_task(self._forget_when_closed(server))
         for callback in self.after_start:
             callback()
+
+    async def _forget_when_closed(self, server: Server) -> None:
+        """A server that shuts itself down (lame duck mode, a signal) is stopped here."""
+        await server.wait_closed()
+        if self.server is server:
+            await self.stop()
 
     async def stop(self, kill: bool = False) -> None:
         """Shut the server down (``kill``: reset every socket first, as a crash would)."""
         server, self.server = self.server, None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
         if server is None:
             return
         if self.faults is not None:
