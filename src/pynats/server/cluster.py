@@ -177,6 +177,9 @@ class Cluster:
         self._advertised: tuple[list[str], list[str]] = ([], [])
         self._peer_urls_seen = False
         self._closing = False
+        #: Server ids of peers whose routes are refused at their first INFO, in both
+        #: directions (``pynats.testing`` partitions; empty otherwise).
+        self.refused_peers: set[str] = set()
 
     # -- life cycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -353,6 +356,8 @@ class Cluster:
                 self._self_urls.add(route.url.raw)
                 log.debug(f"Detected route to self, ignoring {route.url.raw!r}")
             return "Duplicate Route"
+        if info.get("server_id") in self.refused_peers:
+            return "Route Refused"
         theirs = info.get("cluster")
         if isinstance(theirs, str) and self._name_conflict(theirs,
                                                           info.get("cluster_dynamic") is True,

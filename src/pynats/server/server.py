@@ -31,6 +31,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,10 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The WebSocket listener (None without a ``websocket`` port).
         self.websocket: WebSocketListener | None = None
+        #: Called with each new client session before its handshake (INFO) starts, when
+        #: set; returning False means the hook has started, delayed or dropped it itself.
+        #: Only ``pynats.testing`` sets it (fault injection: delayed or dropped INFO).
+        self.client_accept_hook: Callable[[ClientSession], bool] | None = None
         #: The routes to peer servers (None without a ``cluster`` port).
         self.cluster: Cluster | None = Cluster(self) if options.cluster.enabled else None
         #: The registered routes by route id (``/routez``, ``/varz``); empty unclustered.
@@ -264,7 +269,9 @@ class Server:
         self.clients[session.cid] = session
         self.stats.total_connections += 1
         conn.session = session  # start() may hand the connection to TLS, which calls back
-        session.start()
+        hook = self.client_accept_hook
+        if hook is None or hook(session):
+            session.start()
         return session
 
     def client_closed(self, session: ClientSession) -> None:
