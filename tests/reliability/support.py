@@ -51,6 +51,14 @@ class Scale:
         return smoke if not self.full else full * self.factor
 
 
+def reference_in_full_only(kind: str, scale: Scale) -> None:
+    """Skip the nats-server variant of a slow test in a smoke run (kept in full runs)."""
+    import pytest
+
+    if kind == "nats-server" and not scale.full:
+        pytest.skip("the nats-server variant of this test runs in the full run only")
+
+
 def scale_factor() -> float:
     return float(os.environ.get(SCALE_ENV, "1") or "1")
 
@@ -268,6 +276,7 @@ __all__ = [
     "keep",
     "mib",
     "raw_connect",
+    "reference_in_full_only",
     "rss_bytes",
     "scale_factor",
     "server_pid",

@@ -178,7 +178,7 @@ def test_atheris(target: str, scale: Scale, record: Recorder, tmp_path: Path) ->
     if not ATHERIS:
         pytest.skip("atheris is not installed (pip install -e '.[fuzz]'); the hypothesis "
                     "tests above drive the same targets")
-    flags = ([f"-max_total_time={int(scale.t(0, 60))}"] if scale.full else ["-runs=400"])
+    flags = ([f"-max_total_time={int(scale.t(0, 30))}"] if scale.full else ["-runs=400"])
     proc = subprocess.run(
         ["nice", "-n", "10", sys.executable, str(FUZZ_DIR / f"fuzz_{target}.py"), *flags],
         cwd=tmp_path, env=server_env(), capture_output=True, text=True,

@@ -23,6 +23,7 @@ from support import (
     fd_count,
     mib,
     raw_connect,
+    reference_in_full_only,
     rss_bytes,
     server_pid,
     start,
@@ -65,6 +66,7 @@ def test_slow_consumer_cut_off_healthy_keeps_rate(kind: str, scale: Scale, recor
                                                   tmp_path: Path) -> None:
     """A subscriber that stops reading is cut off (max_pending 4 MiB) while a healthy
     subscriber on the same subject receives every message at its normal rate."""
+    reference_in_full_only(kind, scale)
     count = scale.n(40_000, 400_000)
     with start(kind, tmp_path, SLOW_CONF) as server:
         baseline, _ = healthy_run(server.port, count)
@@ -187,6 +189,7 @@ def test_slowloris(kind: str, variant: str, scale: Scale, record: Recorder,
                    tmp_path: Path) -> None:
     """Clients that trickle a control line or a payload and never finish it are cut off
     by the keepalive (ping_interval 1 s, ping_max 2), and the server keeps serving."""
+    reference_in_full_only(kind, scale)
     count = scale.n(20, 500)
     first, trickle = LORIS[variant]
     with start(kind, tmp_path, SLOW_PING) as server:

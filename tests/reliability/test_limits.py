@@ -26,6 +26,7 @@ from support import (
     connect_many,
     mib,
     raw_connect,
+    reference_in_full_only,
     server_pid,
     start,
     sync,
@@ -99,6 +100,7 @@ def test_max_payload_bounds_memory(kind: str, scale: Scale, record: Recorder,
                                    tmp_path: Path) -> None:
     """An oversized PUB is refused on its control line; unfinished PUBs just under
     max_payload (1 MiB) cost at most max_payload each, and go when the keepalive fails."""
+    reference_in_full_only(kind, scale)
     clients = scale.n(20, 200)
     conf = 'max_payload: 1048576\nping_interval: "1s"\nping_max: 2\n'
     with start(kind, tmp_path, conf) as server:

@@ -25,6 +25,7 @@ from support import (
     fd_count,
     mib,
     raw_connect,
+    reference_in_full_only,
     rss_bytes,
     server_pid,
     start,
@@ -111,7 +112,9 @@ def check(figures: dict[str, int]) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_soak_single_server(kind: str, scale: Scale, record: Recorder, tmp_path: Path) -> None:
-    seconds, rate = scale.t(6, 120), scale.n(1500, 3000)
+    """Fan-out, a queue group and request/reply on one server."""
+    reference_in_full_only(kind, scale)
+    seconds, rate = scale.t(4, 60), scale.n(1500, 3000)
     with start(kind, tmp_path) as server, Sampler(server_pid(server), 0.25) as rss:
         figures = asyncio.run(soak(server.url, [server.url] * 3, seconds, rate))
     growth = rss.growth_after(0.3)
@@ -125,9 +128,8 @@ def test_soak_single_server(kind: str, scale: Scale, record: Recorder, tmp_path:
 @pytest.mark.parametrize("kind", KINDS)
 def test_soak_cluster(kind: str, scale: Scale, record: Recorder, tmp_path: Path) -> None:
     """Publisher on node 0, subscribers and responders spread over nodes 1 and 2."""
-    if kind == "nats-server" and not scale.full:
-        pytest.skip("the nats-server cluster soak runs in the full variant only")
-    seconds, rate = scale.t(6, 120), scale.n(1000, 2000)
+    reference_in_full_only(kind, scale)
+    seconds, rate = scale.t(4, 60), scale.n(1000, 2000)
     with Cluster([kind] * 3, tmp_path) as cluster:
         pids = [server_pid(node.proc) for node in cluster.nodes]  # type: ignore[arg-type]
         samplers = [Sampler(pid, 0.5) for pid in pids]
