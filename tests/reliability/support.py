@@ -167,9 +167,12 @@ _LOCK = threading.Lock()
 
 
 def keep(recorder: Recorder) -> None:
+    """Keep a test's figures, and write the results file at once (a run cut short
+    still leaves the figures of the tests that finished)."""
     if recorder.figures:
         with _LOCK:
             _RESULTS[recorder.nodeid] = dict(recorder.figures)
+        write_results()
 
 
 def write_results() -> Path | None:
