@@ -20,5 +20,5 @@ def test_mypy_strict_on_src() -> None:
 
 
 def test_ruff() -> None:
-    result = run("ruff", "check", "src", "tests", "bench", "examples")
+    result = run("ruff", "check", "src", "tests", "bench", "examples", "fuzz")
     assert result.returncode == 0, result.stdout + result.stderr

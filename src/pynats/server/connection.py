@@ -19,8 +19,10 @@ router, index) is synchronous and never awaits.
   Deadline)").
 * Fast-producer stall: a receiver past ``STALL_SHARE`` of ``max_pending`` makes the
   connection that fed it stop reading until the receiver's transport drains below its
-  low-water mark, for at most ``write_deadline``; so a publisher cannot outrun healthy
-  subscribers, and a stuck one is still cut off at ``max_pending``.
+  low-water mark, for at most :data:`STALL_MAX` (nats-server's
+  ``stallClientMaxDuration``); so a publisher cannot outrun healthy subscribers, a
+  stuck one is still cut off at ``max_pending``, and the publisher's other subscribers
+  are not held up meanwhile.
 * Errors: a ``ProtocolError`` from the parser becomes its ``-ERR`` line (if it has one)
   and a close. A close flushes what is queued, then closes the transport; a peer that
   will not read is aborted after ``write_deadline``. No exception escapes to the loop.
@@ -64,6 +66,10 @@ if TYPE_CHECKING:
 WRITE_HIGH_WATER = 256 * 1024
 #: Share of max_pending past which a receiver stalls its producers (nats-server's 75%).
 STALL_SHARE = 0.75
+#: Longest a producer stays stalled behind one receiver (nats-server's 5 ms
+#: ``stallClientMaxDuration``). A longer stall lets one subscriber that stopped reading
+#: hold every other subscriber of that publisher up until it is finally cut off.
+STALL_MAX = 0.005
 #: A route's longest control line: 16 times a client's default (CLUSTER.md section 5).
 ROUTE_MAX_CONTROL_LINE = 16 * 4096
 
@@ -199,14 +205,13 @@ class Connection(asyncio.Protocol):
 
     # -- fast-producer stall ---------------------------------------------------------------
     def stall_behind(self, receiver: Connection) -> None:
-        """Stop reading until ``receiver`` drains (or ``write_deadline`` passes)."""
+        """Stop reading until ``receiver`` drains (or :data:`STALL_MAX` passes)."""
         if self._stalled or self.closing or self.transport is None or not self._stallable:
             return
         self._stalled = True
         self.transport.pause_reading()
         receiver._waiters.append(self)
-        limit = max(self.server.options.write_deadline, 0.001)
-        self._stall_timer = asyncio.get_running_loop().call_later(limit, self.unstall)
+        self._stall_timer = asyncio.get_running_loop().call_later(STALL_MAX, self.unstall)
 
     def unstall(self) -> None:
         if not self._stalled:

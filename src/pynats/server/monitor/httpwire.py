@@ -105,7 +105,8 @@ def parse_head(lines: list[bytes]) -> Request:
         The request.
 
     Raises:
-        BadRequest: Malformed, conflicting ``Content-Length`` headers, or HTTP/1.1
+        BadRequest: Malformed (an absolute target that is no URL, such as
+            ``http://[``, included), conflicting ``Content-Length`` headers, or HTTP/1.1
             without a ``Host`` header.
     """
     try:
@@ -118,6 +119,11 @@ def parse_head(lines: list[bytes]) -> Request:
         raise BadRequest()
     if major.group(1) != "1":
         raise BadRequest(505, "HTTP Version Not Supported: unsupported protocol version")
+    if not target.startswith("/"):
+        try:
+            urlsplit(target)  # an absolute URL Go's ParseRequestURI refuses: 400
+        except ValueError:
+            raise BadRequest() from None
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.decode("latin-1").partition(":")
