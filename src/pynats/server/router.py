@@ -522,9 +522,6 @@ class Router:
                             reply: bytes, framed: list[bytes]) -> int:
         """Many messages to queue groups: each message to one random member, then one
         join per member of what it was given (see :func:`_simple_groups`)."""
-        head = b"MSG " + subject
-        after_sid = reply + b" " if reply else b""
-        dirty = self.dirty
         delivered = 0
         for members in queues:
             n = len(members)
@@ -532,22 +529,9 @@ class Router:
             for one in framed:
                 shares[int(random() * n)].append(one)
             for sub, share in zip(members, shares, strict=True):
-                if not share:
-                    continue
-                client = sub.client
-                conn = client.conn
-                out = conn.out
-                if not out:
-                    dirty.append(conn)
-                prefix = head + sub.sid_part + after_sid
-                out += prefix
-                out += prefix.join(share)
-                count = len(share)
-                client.last_activity = origin.last_activity
-                client.out_msgs += count
-                client.out_bytes += sum(map(framed_size, share))
-                sub.delivered += count
-                delivered += count
+                if share:
+                    delivered += self._deliver_run(origin, (sub,), subject, reply, share,
+                                                   sum(map(framed_size, share)))
         return delivered
 
     def _deliver(self, origin: Origin, plain: tuple[Subscription, ...],
