@@ -202,9 +202,11 @@ class Router:
             delivered += self._bridge(origin, subject, reply, framed, nbytes)
         if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
             delivered += self._answer(origin, subject, framed, nbytes)
-        if self.services is not None and self.services.match(subject).plain:
+        services = self.services.match(subject).plain if self.services is not None else ()
+        if services:
             for one in framed:
-                delivered += self._request(origin, subject, reply, b"", framed_payload(one))
+                delivered += self._request(services, origin, subject, reply, b"",
+                                           framed_payload(one))
         return delivered
 
     def _bridge(self, origin: Origin, subject: bytes, reply: bytes, framed: list[bytes],
@@ -225,9 +227,10 @@ class Router:
             delivered += self._bridge_headers(origin, subject, reply, payload, hframed)
         if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
             delivered += self._answer_headers(origin, subject, payload, hframed)
-        if self.services is not None:
+        services = self.services.match(subject).plain if self.services is not None else ()
+        if services:
             headers = split_hframed(hframed)[0]
-            delivered += self._request(origin, subject, reply, headers, payload)
+            delivered += self._request(services, origin, subject, reply, headers, payload)
         return delivered
 
     def _publish_headers_here(self, origin: Origin, subject: bytes, reply: bytes,
@@ -238,12 +241,11 @@ class Router:
         return Router.publish_headers(self, origin, subject, reply, payload, hframed)
 
     # -- service imports and exports (services.py) -----------------------------------------
-    def _request(self, origin: Origin, subject: bytes, reply: bytes, headers: bytes,
-                 payload: bytes) -> int:
-        """Deliver one message to the exporter of every service import it matches."""
-        assert self.services is not None
+    def _request(self, services: tuple[ServiceImport, ...], origin: Origin, subject: bytes,
+                 reply: bytes, headers: bytes, payload: bytes) -> int:
+        """Deliver one message to the exporter of each of ``services`` (those it matches)."""
         delivered = 0
-        for service in self.services.match(subject).plain:
+        for service in services:
             delivered += self._request_one(service, origin, subject, reply, headers, payload)
         return delivered
 
@@ -610,11 +612,10 @@ def _simple_groups(plain: tuple[Subscription, ...], queues: Groups, origin: Orig
     one.
     """
     skip = None if origin.echo else origin
-    receivers = [sub.client for members in queues for sub in members]
-    if not all(not sub.max_msgs and not sub.client.closed and sub.client is not skip
-               for members in queues for sub in members):
+    members = [sub for group in queues for sub in group]
+    if any(sub.max_msgs or sub.client.closed or sub.client is skip for sub in members):
         return False
-    receivers.extend(sub.client for sub in plain)
+    receivers = [sub.client for sub in chain(plain, members)]
     return len(set(receivers)) == len(receivers)
 
 

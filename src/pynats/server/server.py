@@ -338,33 +338,23 @@ class Server:
 
     def push_client_info(self) -> None:
         """Send every protocol-1 client the current INFO (new ``connect_urls``)."""
-        info = self.client_info(None)
-        ws_info: dict[str, Any] | None = None
+        infos = {False: self.client_info(None)}
         for session in list(self.clients.values()):
-            if not session.connected:
-                continue
-            if session.conn.websocket:
-                ws_info = ws_info or self._websocket_info(info)
-                session.send_info(dict(ws_info, client_id=session.cid))
-            else:
-                session.send_info(dict(info, client_id=session.cid))
+            if session.connected:
+                websocket = session.conn.websocket
+                if websocket not in infos:
+                    infos[websocket] = self.client_info(None, websocket=True)
+                session.send_info(dict(infos[websocket], client_id=session.cid))
 
-    def _websocket_info(self, info: dict[str, Any]) -> dict[str, Any]:
-        """``info`` as WebSocket clients get it: their host, port and URLs."""
-        host, port = self._websocket_address()
-        ws_info = dict(info, host=host, port=port)
-        for key in ("tls_required", "tls_verify", "tls_available"):
-            ws_info.pop(key, None)
-        ws_info.pop("connect_urls", None)
-        urls = self.cluster.websocket_connect_urls() if self.cluster is not None else []
-        if urls:
-            ws_info["connect_urls"] = urls
-        return ws_info
+    def client_info(self, session: ClientSession | None,
+                    websocket: bool = False) -> dict[str, Any]:
+        """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order.
 
-    def client_info(self, session: ClientSession | None) -> dict[str, Any]:
-        """The INFO object for a client (PROTOCOL.md section 2), in nats-server's order."""
+        WebSocket clients (``session``'s connection, or ``websocket`` without a session)
+        are told the WebSocket address and URLs, and nothing about the client port's TLS.
+        """
         opts = self.options
-        websocket = session is not None and session.conn.websocket
+        websocket = session.conn.websocket if session is not None else websocket
         host, port = self._websocket_address() if websocket else self._client_address()
         info: dict[str, Any] = {
             "server_id": self.server_id,
