@@ -123,11 +123,10 @@ class Responses:
         found = self.pending.get(subject)
         if found is None:
             return None
-        if found.singleton or found.expires <= self._clock():
+        expired = found.expires <= self._clock()
+        if found.singleton or expired:
             del self.pending[subject]
-            if not found.singleton:
-                return None
-        return found
+        return None if expired else found
 
     def _sweep(self, now: float) -> None:
         self._swept = now
