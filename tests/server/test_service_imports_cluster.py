@@ -20,6 +20,7 @@ import nats
 import pytest
 
 from harness import ServerProcess
+from request_support import first_answer
 from route_support import start_node
 
 pytestmark = pytest.mark.interop
@@ -65,18 +66,6 @@ async def clients(pair: list[ServerProcess]) -> AsyncIterator[tuple[nats.NATS, n
         await b.close()
 
 
-async def _first_answer(b: nats.NATS, subject: str, timeout: float = 10.0) -> bytes:
-    """The first answer, retrying while the responder's interest crosses the route."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return (await b.request(subject, b"ping", timeout=1)).data
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
-
 def test_request_answered_on_another_node(pair: list[ServerProcess]) -> None:
     async def main() -> None:
         async with clients(pair) as (a, b):
@@ -85,7 +74,7 @@ def test_request_answered_on_another_node(pair: list[ServerProcess]) -> None:
 
             await a.subscribe("svc.>", cb=answer)
             await a.flush()
-            assert await _first_answer(b, "b.svc.where") == b"svc.where"
+            assert await first_answer(b, "b.svc.where") == b"svc.where"
             for n in range(20):  # every answer finds its way back, not just the first
                 reply = await b.request(f"b.svc.n{n}", b"", timeout=5)
                 assert reply.data == f"svc.n{n}".encode()
@@ -102,7 +91,7 @@ def test_stream_answers_cross_back(pair: list[ServerProcess]) -> None:
 
             await a.subscribe("feed", cb=answer)
             await a.flush()
-            await _first_answer(b, "feed")
+            await first_answer(b, "feed")
             inbox = b.new_inbox()
             sub = await b.subscribe(inbox)
             await b.publish("feed", b"", reply=inbox)
