@@ -44,14 +44,19 @@ PAIRS = [("pynats", "pynats"), ("pynats", "nats-server"), ("nats-server", "pynat
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """Requester's node first, responder's second, routed to each other."""
     first_kind, second_kind = request.param
-    first, port = start_node(first_kind, tmp_path, "n1", "", ACCOUNTS)
-    second, _ = start_node(second_kind, tmp_path, "n2",
-                           f"routes: [nats://127.0.0.1:{port}]", ACCOUNTS)
+    top = "debug: true\n" + ACCOUNTS
+    first, port = start_node(first_kind, tmp_path, "n1", "", top)
+    second, _ = start_node(second_kind, tmp_path, "n2", f"routes: [nats://127.0.0.1:{port}]", top)
     try:
         yield [first, second]
     finally:
         second.stop()
         first.stop()
+
+
+def logs(what: str, pair: list[ServerProcess]) -> str:
+    """``what``, then both nodes' debug logs: a failure here shows how the route went."""
+    return "\n".join([what, *pair[0].lines, "--", *pair[1].lines])
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +119,7 @@ def test_stream_import_reaches_subscribers_on_another_node(pair: list[ServerProc
                     await sub.next_msg(timeout=0.1)
                     break
                 except nats.errors.TimeoutError:
-                    assert time.monotonic() < deadline, "no stream message crossed"
+                    assert time.monotonic() < deadline, logs("no stream message crossed", pair)
             for n in range(5):
                 await a.publish(f"news.n{n}", str(n).encode())
             await a.flush()
