@@ -202,7 +202,7 @@ class Router:
             delivered += self._bridge(origin, subject, reply, framed, nbytes)
         if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
             delivered += self._answer(origin, subject, framed, nbytes)
-        services = self.services.match(subject).plain if self.services is not None else ()
+        services = self._services_for(subject)
         if services:
             for one in framed:
                 delivered += self._request(services, origin, subject, reply, b"",
@@ -227,7 +227,7 @@ class Router:
             delivered += self._bridge_headers(origin, subject, reply, payload, hframed)
         if self.responses is not None and subject.startswith(RESPONSE_PREFIX):
             delivered += self._answer_headers(origin, subject, payload, hframed)
-        services = self.services.match(subject).plain if self.services is not None else ()
+        services = self._services_for(subject)
         if services:
             headers = split_hframed(hframed)[0]
             delivered += self._request(services, origin, subject, reply, headers, payload)
@@ -241,6 +241,10 @@ class Router:
         return Router.publish_headers(self, origin, subject, reply, payload, hframed)
 
     # -- service imports and exports (services.py) -----------------------------------------
+    def _services_for(self, subject: bytes) -> tuple[ServiceImport, ...]:
+        """The service imports a publish on ``subject`` in this account goes to."""
+        return self.services.match(subject).plain if self.services is not None else ()
+
     def _request(self, services: tuple[ServiceImport, ...], origin: Origin, subject: bytes,
                  reply: bytes, headers: bytes, payload: bytes) -> int:
         """Deliver one message to the exporter of each of ``services`` (those it matches)."""
